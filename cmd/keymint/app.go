@@ -1,0 +1,135 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes: 1 when an operation failed, 2 when the command line was wrong.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks an error in how keymint was called; it exits 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// app is what every command shares: streams, environment and the decoded
+// configuration. It is built per run, so tests can run many in one process.
+type app struct {
+	io     *streams
+	getenv func(string) string
+	cfg    config
+}
+
+func run(args []string, io *streams, getenv func(string) string) int {
+	a := &app{io: io, getenv: getenv}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.Err)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(io.Err, "keymint: %s\n", oneLine(err.Error()))
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsageError(err) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// oneLine keeps an error message to the one line the CLI promises.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+// isCobraUsageError recognises cobra's own argument and command errors,
+// which it returns as plain errors.
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "received ", "flag needs an argument", "invalid argument"} {
+		if strings.HasPrefix(msg, p) || strings.Contains(msg, " "+p) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "keymint",
+		Short: "Keep API credentials in a sealed local vault and mint access tokens from them",
+		Long: `keymint keeps API keys, OAuth 2.0 clients and JWT signing keys in a local
+vault file (bbolt, sealed with age) and mints access tokens from it.
+
+Settings come from flags, then KEYMINT_* environment variables, then the
+config file, then defaults. Secrets are never taken as arguments: keymint
+reads them from files, the environment, stdin or a no-echo prompt.
+
+Exit codes: 0 success, 1 the operation failed, 2 bad usage.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.loadConfig(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	addGlobalFlags(root.PersistentFlags())
+	root.AddCommand(
+		newInitCmd(a),
+		newKeyCmd(a),
+		newClientCmd(a),
+		newVersionCmd(a),
+		newCompletionCmd(a),
+	)
+	return root
+}
+
+// actor names who makes a change, for the audit log.
+func actor() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return name + "@" + host
+}
+
+// requireArgs is cobra.MinimumNArgs with keymint's usage exit code.
+func requireArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usagef("missing %s", what)
+		}
+		return nil
+	}
+}
+
+// exactArgs is cobra.ExactArgs with a message that names what is expected.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("expected %s, got %d argument(s)", what, len(args))
+		}
+		return nil
+	}
+}

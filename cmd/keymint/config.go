@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// config is every setting, decoded once from flags, KEYMINT_* variables, the
+// config file and defaults, in that order of precedence.
+type config struct {
+	Vault          string        `mapstructure:"vault"`
+	Identity       string        `mapstructure:"identity"`
+	PassphraseFile string        `mapstructure:"passphrase-file"`
+	LockTimeout    time.Duration `mapstructure:"lock-timeout"`
+	Output         string        `mapstructure:"output"`
+	Config         string        `mapstructure:"config"`
+
+	// identityExplicit is set when the identity file was named rather than
+	// defaulted, so a missing file is an error instead of a fallback.
+	identityExplicit bool
+}
+
+// envNames maps each setting to its variable. The identity file's variable
+// is KEYMINT_IDENTITY_FILE because KEYMINT_IDENTITY holds an identity itself,
+// as SOPS does with SOPS_AGE_KEY_FILE and SOPS_AGE_KEY.
+var envNames = map[string]string{
+	"vault":           "KEYMINT_VAULT",
+	"identity":        "KEYMINT_IDENTITY_FILE",
+	"passphrase-file": "KEYMINT_PASSPHRASE_FILE",
+	"lock-timeout":    "KEYMINT_LOCK_TIMEOUT",
+	"output":          "KEYMINT_OUTPUT",
+	"config":          "KEYMINT_CONFIG",
+}
+
+func addGlobalFlags(fs *pflag.FlagSet) {
+	fs.String("vault", "", "vault file (default $XDG_DATA_HOME/keymint/vault.db)")
+	fs.String("identity", "", "age identity file or SSH private key that unlocks the vault (default $XDG_CONFIG_HOME/keymint/identity.txt)")
+	fs.String("passphrase-file", "", "file whose first line is the vault passphrase")
+	fs.Duration("lock-timeout", 10*time.Second, "how long to wait for another keymint process to release the vault")
+	fs.StringP("output", "o", "text", "output format: text or json")
+	fs.String("config", "", "config file (default $XDG_CONFIG_HOME/keymint/config.yaml)")
+}
+
+// loadConfig decodes the settings once; commands read a.cfg, never viper.
+func (a *app) loadConfig(cmd *cobra.Command) error {
+	v := viper.New()
+	for key, env := range envNames {
+		if err := v.BindEnv(key, env); err != nil {
+			return err
+		}
+		if f := cmd.Flags().Lookup(key); f != nil {
+			if err := v.BindPFlag(key, f); err != nil {
+				return err
+			}
+		}
+	}
+	v.SetDefault("lock-timeout", 10*time.Second)
+	v.SetDefault("output", "text")
+
+	cfgFile := v.GetString("config")
+	explicitCfg := cfgFile != ""
+	if !explicitCfg {
+		cfgFile = filepath.Join(a.configDir(), "config.yaml")
+	}
+	v.SetConfigFile(cfgFile)
+	if err := v.ReadInConfig(); err != nil {
+		var notFound viper.ConfigFileNotFoundError
+		if explicitCfg || !(errors.As(err, &notFound) || errors.Is(err, os.ErrNotExist)) {
+			return fmt.Errorf("read config %s: %w", cfgFile, err)
+		}
+	}
+	if err := v.Unmarshal(&a.cfg); err != nil {
+		return usagef("config: %v", err)
+	}
+	if a.cfg.Vault == "" {
+		a.cfg.Vault = filepath.Join(a.dataDir(), "vault.db")
+	}
+	a.cfg.identityExplicit = a.cfg.Identity != ""
+	if a.cfg.Identity == "" {
+		a.cfg.Identity = a.defaultIdentityPath()
+	}
+	switch a.cfg.Output = strings.ToLower(a.cfg.Output); a.cfg.Output {
+	case "text", "json":
+	default:
+		return usagef("unknown output format %q: use text or json", a.cfg.Output)
+	}
+	if a.cfg.LockTimeout <= 0 {
+		return usagef("--lock-timeout must be positive")
+	}
+	return nil
+}
+
+func (a *app) json() bool { return a.cfg.Output == "json" }
+
+func (a *app) defaultIdentityPath() string {
+	return filepath.Join(a.configDir(), "identity.txt")
+}
+
+// configDir is $XDG_CONFIG_HOME/keymint, or ~/.config/keymint.
+func (a *app) configDir() string {
+	return filepath.Join(a.xdg("XDG_CONFIG_HOME", ".config"), "keymint")
+}
+
+// dataDir is $XDG_DATA_HOME/keymint, or ~/.local/share/keymint.
+func (a *app) dataDir() string {
+	return filepath.Join(a.xdg("XDG_DATA_HOME", filepath.Join(".local", "share")), "keymint")
+}
+
+func (a *app) xdg(env, homeRel string) string {
+	if d := a.getenv(env); d != "" && filepath.IsAbs(d) {
+		return d
+	}
+	home := a.getenv("HOME")
+	if home == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			home = h
+		}
+	}
+	return filepath.Join(home, homeRel)
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/spf13/cobra"
+
+	"github.com/keymint/keymint/apikey"
+	"github.com/keymint/keymint/vault"
+)
+
+type initOptions struct {
+	recipients []string
+	passphrase bool
+	keyPrefix  string
+}
+
+func newInitCmd(a *app) *cobra.Command {
+	var o initOptions
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a vault",
+		Long: `Create a new vault.
+
+With --recipient (repeatable), the vault's data key is encrypted to those
+recipients: age X25519 (age1...), hybrid post-quantum (age1pq1...), SSH
+public keys (ssh-ed25519, ssh-rsa) or age plugin recipients. A team shares a
+vault by listing each member.
+
+With --passphrase, it is encrypted to a passphrase alone, read from
+KEYMINT_PASSPHRASE, --passphrase-file, or typed twice at the terminal.
+Unlocking then costs about a second, by design.
+
+With neither, keymint generates a hybrid post-quantum age identity, writes it
+with mode 0600 to the identity path (--identity, default
+$XDG_CONFIG_HOME/keymint/identity.txt) and prints its recipient. If an
+identity file is already there, keymint uses it instead.`,
+		Example: `  keymint init
+  keymint init --recipient age1pq1... --recipient "ssh-ed25519 AAAA... alice"
+  KEYMINT_PASSPHRASE_FILE=pass.txt keymint init --passphrase`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runInit(o)
+		},
+	}
+	cmd.Flags().StringArrayVar(&o.recipients, "recipient", nil, "encrypt to this recipient (repeatable)")
+	cmd.Flags().BoolVar(&o.passphrase, "passphrase", false, "encrypt to a passphrase instead of recipients")
+	cmd.Flags().StringVar(&o.keyPrefix, "key-prefix", "km", "prefix of API keys; client secrets get the prefix followed by \"cs\"")
+	return cmd
+}
+
+type initResult struct {
+	Vault        string   `json:"vault"`
+	Recipients   []string `json:"recipients,omitempty"`
+	Passphrase   bool     `json:"passphrase"`
+	IdentityFile string   `json:"identity_file,omitempty"`
+	NewIdentity  bool     `json:"new_identity"`
+}
+
+func (a *app) runInit(o initOptions) error {
+	if o.passphrase && len(o.recipients) > 0 {
+		return usagef("--passphrase and --recipient cannot be combined: age allows a passphrase only on its own")
+	}
+	if err := apikey.ValidatePrefix(o.keyPrefix); err != nil {
+		return usageError{fmt.Errorf("--key-prefix: %w", err)}
+	}
+	if len(o.keyPrefix)+2 > apikey.MaxPrefixLen {
+		return usagef("--key-prefix %q is too long: at most %d characters", o.keyPrefix, apikey.MaxPrefixLen-2)
+	}
+	if fileExists(a.cfg.Vault) {
+		return fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrExists)
+	}
+	res := initResult{Vault: a.cfg.Vault}
+	var recipients []age.Recipient
+	switch {
+	case o.passphrase:
+		pass, err := a.newPassphrase()
+		if err != nil {
+			return err
+		}
+		r, _, err := vault.Passphrase(pass)
+		if err != nil {
+			return err
+		}
+		recipients, res.Passphrase = []age.Recipient{r}, true
+	case len(o.recipients) > 0:
+		for _, s := range o.recipients {
+			r, err := vault.ParseRecipient(s, a.pluginUI())
+			if err != nil {
+				return usagef("--recipient %q: %v", s, err)
+			}
+			recipients = append(recipients, r)
+			res.Recipients = append(res.Recipients, strings.TrimSpace(s))
+		}
+	default:
+		r, created, err := a.ensureIdentity()
+		if err != nil {
+			return err
+		}
+		recipients, res.Recipients = []age.Recipient{r}, []string{fmt.Sprint(r)}
+		res.IdentityFile, res.NewIdentity = a.cfg.Identity, created
+	}
+	err := vault.Create(a.cfg.Vault, vault.CreateOptions{
+		Recipients:     recipients,
+		RecipientNames: res.Recipients,
+		Settings:       vault.Settings{KeyPrefix: o.keyPrefix, ClientSecretPrefix: o.keyPrefix + "cs"},
+		Options:        vault.Options{LockTimeout: a.cfg.LockTimeout, Actor: actor()},
+	})
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return a.writeJSON(res)
+	}
+	fmt.Fprintf(a.io.Out, "created vault %s\n", res.Vault)
+	switch {
+	case res.Passphrase:
+		fmt.Fprintln(a.io.Out, "locked with a passphrase")
+	case res.IdentityFile != "":
+		verb := "using existing identity"
+		if res.NewIdentity {
+			verb = "wrote new identity to"
+		}
+		fmt.Fprintf(a.io.Out, "%s %s (keep it safe: it unlocks the vault)\n", verb, res.IdentityFile)
+	}
+	for _, r := range res.Recipients {
+		fmt.Fprintf(a.io.Out, "recipient: %s\n", r)
+	}
+	return nil
+}
+
+// ensureIdentity returns the recipient of the identity file, generating the
+// file if it is missing.
+func (a *app) ensureIdentity() (age.Recipient, bool, error) {
+	path := a.cfg.Identity
+	if fileExists(path) {
+		ids, err := vault.ReadIdentityFile(path, a.pluginUI())
+		if err != nil {
+			return nil, false, err
+		}
+		switch id := ids[0].(type) {
+		case *age.HybridIdentity:
+			return id.Recipient(), false, nil
+		case *age.X25519Identity:
+			return id.Recipient(), false, nil
+		}
+		return nil, false, fmt.Errorf("identity file %s holds no age X25519 or hybrid identity; pass its recipient with --recipient", path)
+	}
+	id, err := vault.NewIdentity()
+	if err != nil {
+		return nil, false, err
+	}
+	content := fmt.Sprintf("# created: %s\n# public key: %s\n%s\n", time.Now().UTC().Format(time.RFC3339), id.Recipient(), id)
+	if err := writeSecretFile(path, []byte(content)); err != nil {
+		return nil, false, err
+	}
+	return id.Recipient(), true, nil
+}
+
+// newPassphrase reads a new passphrase from the environment or file, or asks
+// twice at the terminal.
+func (a *app) newPassphrase() (string, error) {
+	pass, err := a.passphraseFromConfig()
+	if err != nil || pass != "" {
+		return pass, err
+	}
+	if !a.io.canPrompt() {
+		return "", errors.New("no passphrase: set KEYMINT_PASSPHRASE or --passphrase-file, or run in a terminal to type it")
+	}
+	pass, err = a.io.readSecret("New vault passphrase: ")
+	if err != nil {
+		return "", err
+	}
+	if len(pass) < 8 {
+		return "", errors.New("passphrase is shorter than 8 characters; choose a longer one")
+	}
+	again, err := a.io.readSecret("Repeat passphrase: ")
+	if err != nil {
+		return "", err
+	}
+	if again != pass {
+		return "", errors.New("the passphrases do not match; run keymint init again")
+	}
+	return pass, nil
+}
+
+// writeSecretFile creates path with mode 0600 in a 0700 directory, through a
+// fsynced temporary file renamed into place. It never replaces a file.
+func writeSecretFile(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create directory for %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".keymint-*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return os.Remove(tmp.Name())
+}

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keymint/keymint/apikey"
+	"github.com/keymint/keymint/vault"
+)
+
+func newKeyCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Manage API keys",
+	}
+	cmd.AddCommand(newKeyNewCmd(a), newKeyLsCmd(a), newKeyShowCmd(a), newKeyRmCmd(a), newKeyRotateCmd(a), newKeyVerifyCmd(a))
+	return cmd
+}
+
+// keyJSON is a key as -o json shows it. Secret is set only on creation and
+// rotation, the one time it is shown.
+type keyJSON struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Secret     string     `json:"secret,omitempty"`
+	Scopes     []string   `json:"scopes"`
+	Limits     []string   `json:"limits"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+func keyView(k *vault.Key) keyJSON {
+	return keyJSON{
+		ID:         k.ID,
+		Name:       k.Name,
+		Scopes:     nonNil(k.Scopes),
+		Limits:     limitStrings(k.Limits),
+		ExpiresAt:  utcPtr(k.ExpiresAt),
+		CreatedAt:  k.CreatedAt.UTC().Truncate(time.Second),
+		LastUsedAt: utcPtr(k.LastUsedAt),
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func limitStrings(ls []vault.Limit) []string {
+	out := []string{}
+	for _, l := range ls {
+		out = append(out, fmt.Sprintf("%d/%s", l.Count, l.Period))
+	}
+	return out
+}
+
+type keyNewOptions struct {
+	scopes  []string
+	expires string
+}
+
+func newKeyNewCmd(a *app) *cobra.Command {
+	var o keyNewOptions
+	cmd := &cobra.Command{
+		Use:   "new NAME",
+		Short: "Create an API key; its secret is printed once",
+		Long: `Create an API key named NAME. The secret is printed once, on stdout, and
+never stored: only its HMAC is kept. Store it now.`,
+		Example: `  keymint key new billing-sync --scope invoices:read --expires 90d
+  SECRET=$(keymint key new ci-runner --scope "deploy:read deploy:write")`,
+		Args: exactArgs(1, "one NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runKeyNew(args[0], o)
+		},
+	}
+	cmd.Flags().StringArrayVar(&o.scopes, "scope", nil, "scope the key grants (repeatable; space- or comma-separated)")
+	cmd.Flags().StringVar(&o.expires, "expires", "", "expiry: a duration such as 90d or 12h, or a date such as 2027-01-31")
+	return cmd
+}
+
+func (a *app) runKeyNew(name string, o keyNewOptions) error {
+	if err := vault.ValidateName(name); err != nil {
+		return usageError{err}
+	}
+	scopes, err := parseScopes(o.scopes)
+	if err != nil {
+		return err
+	}
+	expires, err := parseExpiry(o.expires, time.Now())
+	if err != nil {
+		return err
+	}
+	var k *vault.Key
+	var secret string
+	err = a.update(func(tx *vault.Tx) error {
+		settings, err := tx.Settings()
+		if err != nil {
+			return err
+		}
+		if secret, err = apikey.Generate(settings.KeyPrefix); err != nil {
+			return err
+		}
+		k = &vault.Key{Credential: vault.Credential{Name: name, Scopes: scopes, ExpiresAt: expires}}
+		return tx.CreateKey(k, secret)
+	})
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		v := keyView(k)
+		v.Secret = secret
+		return a.writeJSON(v)
+	}
+	fmt.Fprintf(a.io.Err, "created key %s (%s); the secret below is shown only this once\n", k.Name, k.ID)
+	fmt.Fprintln(a.io.Out, secret)
+	return nil
+}
+
+func newKeyLsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List API keys (never their secrets)",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var keys []*vault.Key
+			if err := a.view(func(tx *vault.Tx) (err error) {
+				keys, err = tx.Keys()
+				return err
+			}); err != nil {
+				return err
+			}
+			if a.json() {
+				out := make([]keyJSON, 0, len(keys))
+				for _, k := range keys {
+					out = append(out, keyView(k))
+				}
+				return a.writeJSON(out)
+			}
+			now := time.Now()
+			t := newTable(a.io.Out, "NAME", "ID", "SCOPES", "EXPIRES", "LAST USED", "CREATED")
+			for _, k := range keys {
+				t.row(k.Name, k.ID, strings.Join(k.Scopes, " "), relTime(k.ExpiresAt, now, "never"), relTime(k.LastUsedAt, now, "never"), relTime(&k.CreatedAt, now, ""))
+			}
+			return t.flush()
+		},
+	}
+}
+
+func newKeyShowCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:               "show ID|NAME",
+		Short:             "Show one API key (never its secret)",
+		Args:              exactArgs(1, "one ID or NAME"),
+		ValidArgsFunction: a.completeNames(vault.KindKey),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var k *vault.Key
+			if err := a.view(func(tx *vault.Tx) (err error) {
+				k, err = tx.Key(args[0])
+				return err
+			}); err != nil {
+				return err
+			}
+			if a.json() {
+				return a.writeJSON(keyView(k))
+			}
+			now := time.Now()
+			t := newTable(a.io.Out, "FIELD", "VALUE")
+			t.row("name", k.Name)
+			t.row("id", k.ID)
+			t.row("scopes", strings.Join(k.Scopes, " "))
+			t.row("limits", strings.Join(limitStrings(k.Limits), " "))
+			t.row("expires", timeAndRel(k.ExpiresAt, now, "never"))
+			t.row("created", timeAndRel(&k.CreatedAt, now, ""))
+			t.row("last used", timeAndRel(k.LastUsedAt, now, "never"))
+			t.row("secrets", secretsSummary(k.Secrets, now))
+			return t.flush()
+		},
+	}
+}
+
+// timeAndRel shows an absolute time and how far it is from now.
+func timeAndRel(t *time.Time, now time.Time, never string) string {
+	if t == nil {
+		return never
+	}
+	return t.UTC().Format(time.RFC3339) + " (" + relTime(t, now, never) + ")"
+}
+
+func secretsSummary(secrets []vault.SecretHash, now time.Time) string {
+	live, retiring := 0, 0
+	for _, s := range secrets {
+		switch {
+		case s.RetiresAt == nil:
+			live++
+		case now.Before(*s.RetiresAt):
+			retiring++
+		}
+	}
+	if retiring == 0 {
+		return plural(live, "active secret")
+	}
+	return fmt.Sprintf("%s, %s in grace", plural(live, "active secret"), plural(retiring, "old secret"))
+}
+
+func newKeyRmCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:               "rm ID|NAME...",
+		Aliases:           []string{"remove", "delete"},
+		Short:             "Delete API keys; if one is missing, none is deleted",
+		Args:              requireArgs(1, "ID or NAME of the key(s) to delete"),
+		ValidArgsFunction: a.completeNames(vault.KindKey),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var removed []*vault.Key
+			if err := a.update(func(tx *vault.Tx) (err error) {
+				removed, err = tx.DeleteKeys(args...)
+				return err
+			}); err != nil {
+				return notFoundHint(err, "key ls")
+			}
+			if a.json() {
+				out := make([]keyJSON, 0, len(removed))
+				for _, k := range removed {
+					out = append(out, keyView(k))
+				}
+				return a.writeJSON(out)
+			}
+			for _, k := range removed {
+				fmt.Fprintf(a.io.Out, "deleted key %s (%s)\n", k.Name, k.ID)
+			}
+			return nil
+		},
+	}
+}
+
+// notFoundHint adds what to do to a not-found error.
+func notFoundHint(err error, lsCmd string) error {
+	if errors.Is(err, vault.ErrNotFound) {
+		return fmt.Errorf("%w; nothing was changed (see `keymint %s`)", err, lsCmd)
+	}
+	return err
+}
+
+func newKeyRotateCmd(a *app) *cobra.Command {
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:               "rotate ID|NAME",
+		Short:             "Give an API key a new secret; the old one works until --grace ends",
+		Args:              exactArgs(1, "one ID or NAME"),
+		ValidArgsFunction: a.completeNames(vault.KindKey),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if grace < 0 {
+				return usagef("--grace must not be negative")
+			}
+			var k *vault.Key
+			var secret string
+			err := a.update(func(tx *vault.Tx) error {
+				settings, err := tx.Settings()
+				if err != nil {
+					return err
+				}
+				if secret, err = apikey.Generate(settings.KeyPrefix); err != nil {
+					return err
+				}
+				k, err = tx.RotateKey(args[0], secret, grace)
+				return err
+			})
+			if err != nil {
+				return notFoundHint(err, "key ls")
+			}
+			if a.json() {
+				v := keyView(k)
+				v.Secret = secret
+				return a.writeJSON(v)
+			}
+			fmt.Fprintf(a.io.Err, "rotated key %s (%s); the old secret works for %s more; the new secret below is shown only this once\n", k.Name, k.ID, grace)
+			fmt.Fprintln(a.io.Out, secret)
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&grace, "grace", 24*time.Hour, "how long the old secret keeps working")
+	return cmd
+}
+
+func newKeyVerifyCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify",
+		Short: "Check an API key read from stdin; exit 0 if valid, 1 if not",
+		Long: `Read an API key from stdin and check it: exit 0 when it is valid, 1 when
+it is malformed, unknown, retired or expired. The checksum rejects a mistyped
+key before any lookup.`,
+		Example: `  printf '%s' "$KEY" | keymint key verify`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			secret, err := a.io.readLine()
+			if err != nil {
+				return err
+			}
+			secret = strings.TrimSpace(secret)
+			if _, err := apikey.Parse(secret); err != nil {
+				return fmt.Errorf("invalid key: %w", err)
+			}
+			var k *vault.Key
+			err = a.update(func(tx *vault.Tx) (err error) {
+				k, err = tx.KeyBySecret(secret)
+				if err != nil {
+					return err
+				}
+				if k.Expired(tx.Now()) {
+					return fmt.Errorf("key %s expired %s", k.Name, k.ExpiresAt.UTC().Format(time.RFC3339))
+				}
+				return tx.TouchKey(k.ID)
+			})
+			if errors.Is(err, vault.ErrNotFound) {
+				return errors.New("invalid key: not known to this vault, or retired")
+			}
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return a.writeJSON(map[string]any{"valid": true, "key": keyView(k)})
+			}
+			fmt.Fprintf(a.io.Out, "valid: key %s (%s)\n", k.Name, k.ID)
+			return nil
+		},
+	}
+}

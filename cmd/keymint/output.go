@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// writeJSON prints one JSON value: what -o json promises scripts.
+func (a *app) writeJSON(v any) error {
+	enc := json.NewEncoder(a.io.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table prints aligned columns for people.
+type table struct {
+	w *tabwriter.Writer
+}
+
+func newTable(out io.Writer, headers ...string) *table {
+	t := &table{w: tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)}
+	t.row(headers...)
+	return t
+}
+
+func (t *table) row(cells ...string) {
+	for i, c := range cells {
+		if c == "" {
+			cells[i] = "-"
+		}
+	}
+	fmt.Fprintln(t.w, strings.Join(cells, "\t"))
+}
+
+func (t *table) flush() error { return t.w.Flush() }
+
+// relTime describes t relative to now for people: "3 minutes ago", "in 89 days".
+func relTime(t *time.Time, now time.Time, never string) string {
+	if t == nil {
+		return never
+	}
+	d := t.Sub(now)
+	if d > -time.Second && d < time.Second {
+		return "now"
+	}
+	past := d < 0
+	if past {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Minute:
+		s = plural(int(d/time.Second), "second")
+	case d < time.Hour:
+		s = plural(int(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		s = plural(int(d/time.Hour), "hour")
+	case d < 60*24*time.Hour:
+		s = plural(int(d/(24*time.Hour)), "day")
+	case d < 2*365*24*time.Hour:
+		s = plural(int(d/(30*24*time.Hour)), "month")
+	default:
+		s = plural(int(d/(365*24*time.Hour)), "year")
+	}
+	if past {
+		return s + " ago"
+	}
+	return "in " + s
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// timePtr returns a copy of t in UTC, or nil, for JSON output.
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Second)
+	return &u
+}

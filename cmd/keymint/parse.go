@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// parseScopes splits each --scope value on spaces and commas, as OAuth
+// writes scope lists, drops duplicates and checks each scope token against
+// RFC 6749 §3.3 (printable ASCII except space, '"' and '\').
+func parseScopes(values []string) ([]string, error) {
+	var out []string
+	for _, v := range values {
+		for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }) {
+			for _, r := range s {
+				if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+					return nil, usagef("invalid scope %q: use printable ASCII without quotes or backslashes", s)
+				}
+			}
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// parseExpiry reads --expires: a duration from now (90d, 12h, 1h30m) or an
+// RFC 3339 time or date. It must lie in the future.
+func parseExpiry(s string, now time.Time) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var t time.Time
+	if d, err := parseDuration(s); err == nil {
+		t = now.Add(d)
+	} else if ts, err := time.Parse(time.RFC3339, s); err == nil {
+		t = ts
+	} else if ts, err := time.Parse(time.DateOnly, s); err == nil {
+		t = ts
+	} else {
+		return nil, usagef("invalid --expires %q: use a duration such as 90d or 12h, or a date such as 2027-01-31", s)
+	}
+	if !t.After(now) {
+		return nil, usagef("--expires %q is in the past: give a future date or a positive duration", s)
+	}
+	t = t.UTC()
+	return &t, nil
+}
+
+// parseDuration is time.ParseDuration plus a whole-number 'd' for days.
+func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		if n < 0 || n > 100*365 {
+			return 0, fmt.Errorf("duration %q out of range", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return d, nil
+}
+
+// parseURL checks a URL given for a client: absolute, http or https.
+func parseURL(flag, s string) error {
+	u, err := url.Parse(s)
+	if err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return usagef("invalid %s %q: give an absolute http or https URL", flag, s)
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"filippo.io/age"
+	"filippo.io/age/plugin"
+
+	"github.com/keymint/keymint/vault"
+)
+
+// errNoUnlock is returned when nothing can unlock the vault and no person is
+// there to type a passphrase: never wait for input that will not come.
+var errNoUnlock = errors.New("nothing to unlock the vault with: set --identity FILE (KEYMINT_IDENTITY_FILE), KEYMINT_IDENTITY, KEYMINT_PASSPHRASE or --passphrase-file, or run in a terminal to type the passphrase")
+
+// openVault unlocks the configured vault.
+func (a *app) openVault() (*vault.Vault, error) {
+	ids, err := a.identities()
+	if err != nil {
+		return nil, err
+	}
+	v, err := vault.Open(a.cfg.Vault, vault.Options{Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor()})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// identities gathers what may unlock the vault, in one order: an identity
+// in KEYMINT_IDENTITY, an identity file named by flag or variable, a
+// passphrase from KEYMINT_PASSPHRASE or --passphrase-file, the default
+// identity file if it exists, and last a passphrase typed at the terminal.
+func (a *app) identities() ([]age.Identity, error) {
+	ui := a.pluginUI()
+	var ids []age.Identity
+	if s := a.getenv("KEYMINT_IDENTITY"); s != "" {
+		parsed, err := vault.ParseIdentities(strings.NewReader(s), ui)
+		if err != nil {
+			return nil, fmt.Errorf("KEYMINT_IDENTITY: %w", err)
+		}
+		ids = append(ids, parsed...)
+	}
+	if a.cfg.identityExplicit || fileExists(a.cfg.Identity) {
+		parsed, err := vault.ReadIdentityFile(a.cfg.Identity, ui)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, parsed...)
+	}
+	pass, err := a.passphraseFromConfig()
+	if err != nil {
+		return nil, err
+	}
+	if pass != "" {
+		_, id, err := vault.Passphrase(pass)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) > 0 {
+		return ids, nil
+	}
+	if !a.io.canPrompt() {
+		return nil, errNoUnlock
+	}
+	pass, err = a.io.readSecret("Vault passphrase: ")
+	if err != nil {
+		return nil, err
+	}
+	_, id, err := vault.Passphrase(pass)
+	if err != nil {
+		return nil, err
+	}
+	return []age.Identity{id}, nil
+}
+
+// passphraseFromConfig returns the passphrase from KEYMINT_PASSPHRASE or the
+// first line of --passphrase-file, or "" if neither is set.
+func (a *app) passphraseFromConfig() (string, error) {
+	if p := a.getenv("KEYMINT_PASSPHRASE"); p != "" {
+		return p, nil
+	}
+	if a.cfg.PassphraseFile == "" {
+		return "", nil
+	}
+	f, err := os.Open(a.cfg.PassphraseFile)
+	if err != nil {
+		return "", fmt.Errorf("passphrase file: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() || sc.Text() == "" {
+		return "", fmt.Errorf("passphrase file %s: first line is empty", a.cfg.PassphraseFile)
+	}
+	return strings.TrimRight(sc.Text(), "\r"), nil
+}
+
+// pluginUI lets age plugins (hardware keys) talk to a person on stderr.
+func (a *app) pluginUI() *plugin.ClientUI {
+	return &plugin.ClientUI{
+		DisplayMessage: func(name, msg string) error {
+			fmt.Fprintf(a.io.Err, "age-plugin-%s: %s\n", name, msg)
+			return nil
+		},
+		RequestValue: func(name, prompt string, _ bool) (string, error) {
+			return a.io.readSecret(fmt.Sprintf("age-plugin-%s: %s ", name, prompt))
+		},
+		Confirm: func(name, prompt, yes, no string) (bool, error) {
+			fmt.Fprintf(a.io.Err, "age-plugin-%s: %s [%s/%s]\n", name, prompt, yes, no)
+			ans, err := a.io.readSecret("")
+			return err == nil && strings.EqualFold(strings.TrimSpace(ans), yes), err
+		},
+		WaitTimer: func(name string) {
+			fmt.Fprintf(a.io.Err, "age-plugin-%s: waiting (touch your security key?)\n", name)
+		},
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// update opens the vault and runs fn in one write transaction.
+func (a *app) update(fn func(*vault.Tx) error) error {
+	v, err := a.openVault()
+	if err != nil {
+		return err
+	}
+	return v.Update(fn)
+}
+
+// view opens the vault and runs fn in one read transaction.
+func (a *app) view(fn func(*vault.Tx) error) error {
+	v, err := a.openVault()
+	if err != nil {
+		return err
+	}
+	return v.View(fn)
+}

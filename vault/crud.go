@@ -1,0 +1,271 @@
+package vault
+
+import (
+	"crypto/hmac"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keymint/keymint/apikey"
+)
+
+// The generic operations behind the typed Tx methods for keys and clients.
+
+func create[T any, R record[T]](tx *Tx, r R, secret string) error {
+	kind := kindOf[T]()
+	c := r.credential()
+	if err := ValidateName(c.Name); err != nil {
+		return err
+	}
+	if err := tx.checkNameFree(kind, c.Name); err != nil {
+		return err
+	}
+	if c.ID == "" {
+		id, err := newID(kind)
+		if err != nil {
+			return err
+		}
+		c.ID = id
+	}
+	c.CreatedAt = tx.now
+	c.Secrets = nil
+	if err := tx.addSecret(kind, c, secret); err != nil {
+		return err
+	}
+	if err := tx.indexPut(namePurpose(kind), c.Name, indexEntry{Kind: kind, ID: c.ID}); err != nil {
+		return err
+	}
+	if err := tx.putJSON(kind.bucket(), []byte(c.ID), r); err != nil {
+		return err
+	}
+	return tx.Audit(string(kind)+".create", c.ID, c.Name)
+}
+
+func (tx *Tx) checkNameFree(kind Kind, name string) error {
+	e, err := tx.indexGet(namePurpose(kind), name)
+	if err != nil {
+		return err
+	}
+	if e != nil {
+		return fmt.Errorf("%s %q: %w; pick another name or remove the existing one", kind, name, ErrNameTaken)
+	}
+	return nil
+}
+
+func (tx *Tx) addSecret(kind Kind, c *Credential, secret string) error {
+	if _, err := apikey.Parse(secret); err != nil {
+		return fmt.Errorf("new secret: %w", err)
+	}
+	mac := tx.v.keys.mac(secretPurpose, secret)
+	c.Secrets = append(c.Secrets, SecretHash{MAC: mac, CreatedAt: tx.now})
+	return tx.putJSON(bucketIndex, mac, indexEntry{Kind: kind, ID: c.ID})
+}
+
+// get finds a record by id, or else by name.
+func get[T any, R record[T]](tx *Tx, ref string) (R, error) {
+	kind := kindOf[T]()
+	r := R(new(T))
+	if idPattern.MatchString(ref) {
+		ok, err := tx.getJSON(kind.bucket(), []byte(ref), r)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return r, nil
+		}
+	}
+	e, err := tx.indexGet(namePurpose(kind), ref)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, fmt.Errorf("%s %q: %w", kind, ref, ErrNotFound)
+	}
+	ok, err := tx.getJSON(kind.bucket(), []byte(e.ID), r)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || r.credential().Name != ref {
+		// The index points at a record that does not claim the name back.
+		return nil, fmt.Errorf("%s %q: name index: %w", kind, ref, ErrCorrupt)
+	}
+	return r, nil
+}
+
+// list returns every record, ordered by name.
+func list[T any, R record[T]](tx *Tx) ([]R, error) {
+	var out []R
+	err := forEachJSON(tx, kindOf[T]().bucket(), func(_ []byte, r *T) error {
+		out = append(out, R(r))
+		return nil
+	})
+	slices.SortFunc(out, func(a, b R) int { return strings.Compare(a.credential().Name, b.credential().Name) })
+	return out, err
+}
+
+// save rewrites an existing record; its name and secrets are unchanged.
+func save[T any, R record[T]](tx *Tx, r R) error {
+	return tx.putJSON(kindOf[T]().bucket(), []byte(r.credential().ID), r)
+}
+
+// remove deletes the records refs name, all or none: the first missing one
+// fails the call, and the caller's transaction then rolls back.
+func remove[T any, R record[T]](tx *Tx, refs []string) ([]R, error) {
+	kind := kindOf[T]()
+	var removed []R
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		r, err := get[T, R](tx, ref)
+		if err != nil {
+			return nil, err
+		}
+		c := r.credential()
+		if seen[c.ID] {
+			continue
+		}
+		seen[c.ID] = true
+		for _, s := range c.Secrets {
+			if err := tx.delete(bucketIndex, s.MAC); err != nil {
+				return nil, err
+			}
+		}
+		if err := tx.indexDelete(namePurpose(kind), c.Name); err != nil {
+			return nil, err
+		}
+		if err := tx.delete(kind.bucket(), []byte(c.ID)); err != nil {
+			return nil, err
+		}
+		if err := tx.deleteUsage(c.ID); err != nil {
+			return nil, err
+		}
+		if err := tx.Audit(string(kind)+".delete", c.ID, c.Name); err != nil {
+			return nil, err
+		}
+		removed = append(removed, r)
+	}
+	return removed, nil
+}
+
+func rename[T any, R record[T]](tx *Tx, ref, newName string) (R, error) {
+	kind := kindOf[T]()
+	if err := ValidateName(newName); err != nil {
+		return nil, err
+	}
+	r, err := get[T, R](tx, ref)
+	if err != nil {
+		return nil, err
+	}
+	c := r.credential()
+	if c.Name == newName {
+		return r, nil
+	}
+	if err := tx.checkNameFree(kind, newName); err != nil {
+		return nil, err
+	}
+	old := c.Name
+	if err := tx.indexDelete(namePurpose(kind), old); err != nil {
+		return nil, err
+	}
+	c.Name = newName
+	if err := tx.indexPut(namePurpose(kind), newName, indexEntry{Kind: kind, ID: c.ID}); err != nil {
+		return nil, err
+	}
+	if err := save[T, R](tx, r); err != nil {
+		return nil, err
+	}
+	return r, tx.Audit(string(kind)+".rename", c.ID, old+" -> "+newName)
+}
+
+// rotate adds a new secret; secrets already there retire at now+grace (at
+// once for a zero grace) and are dropped when their grace has passed.
+func rotate[T any, R record[T]](tx *Tx, ref, secret string, grace time.Duration) (R, error) {
+	kind := kindOf[T]()
+	r, err := get[T, R](tx, ref)
+	if err != nil {
+		return nil, err
+	}
+	c := r.credential()
+	retire := tx.now.Add(grace)
+	var kept []SecretHash
+	for _, s := range c.Secrets {
+		if s.RetiresAt == nil || s.RetiresAt.After(retire) {
+			s.RetiresAt = &retire
+		}
+		if !s.RetiresAt.After(tx.now) {
+			if err := tx.delete(bucketIndex, s.MAC); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		kept = append(kept, s)
+	}
+	c.Secrets = kept
+	if err := tx.addSecret(kind, c, secret); err != nil {
+		return nil, err
+	}
+	if err := save[T, R](tx, r); err != nil {
+		return nil, err
+	}
+	return r, tx.Audit(string(kind)+".rotate", c.ID, c.Name)
+}
+
+// authenticate finds the record a secret belongs to. It returns ErrNotFound
+// for an unknown, retired or malformed secret; the caller checks expiry.
+func authenticate[T any, R record[T]](tx *Tx, secret string) (R, error) {
+	kind := kindOf[T]()
+	if _, err := apikey.Parse(secret); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	mac := tx.v.keys.mac(secretPurpose, secret)
+	var e indexEntry
+	ok, err := tx.getJSON(bucketIndex, mac, &e)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || e.Kind != kind {
+		return nil, fmt.Errorf("%s secret: %w", kind, ErrNotFound)
+	}
+	r := R(new(T))
+	ok, err = tx.getJSON(kind.bucket(), []byte(e.ID), r)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s secret: %w", kind, ErrNotFound)
+	}
+	if !SecretMatches(r.credential(), mac, tx.now) {
+		return nil, fmt.Errorf("%s secret: %w", kind, ErrNotFound)
+	}
+	return r, nil
+}
+
+// SecretMatches reports whether mac is one of c's live secrets at now,
+// comparing in constant time.
+func SecretMatches(c *Credential, mac []byte, now time.Time) bool {
+	match := false
+	for _, s := range c.Secrets {
+		live := s.RetiresAt == nil || now.Before(*s.RetiresAt)
+		if hmac.Equal(s.MAC, mac) && live {
+			match = true
+		}
+	}
+	return match
+}
+
+// MAC returns the HMAC under which a secret is indexed. A server that holds
+// records in memory uses it to authenticate without a transaction.
+func (v *Vault) MAC(secret string) []byte {
+	return v.keys.mac(secretPurpose, secret)
+}
+
+// touch records a use at now on an existing record.
+func touch[T any, R record[T]](tx *Tx, id string) error {
+	r, err := get[T, R](tx, id)
+	if err != nil {
+		return err
+	}
+	now := tx.now
+	r.credential().LastUsedAt = &now
+	return save[T, R](tx, r)
+}

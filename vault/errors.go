@@ -1,0 +1,21 @@
+package vault
+
+import "errors"
+
+// Sentinel errors. Callers test them with errors.Is; messages are lowercase
+// and say what to do.
+var (
+	ErrNoVault       = errors.New("no vault at this path; create one with `keymint init` or set --vault")
+	ErrExists        = errors.New("a file already exists at this path; choose another --vault or remove it")
+	ErrNotVault      = errors.New("file is not a keymint vault (or is truncated); check --vault, or restore from a backup")
+	ErrNewerFormat   = errors.New("vault was written by a newer keymint; upgrade keymint to open it")
+	ErrWrongIdentity = errors.New("none of the given identities can unlock this vault; check --identity, KEYMINT_IDENTITY or the passphrase")
+	ErrNoIdentity    = errors.New("no identity to unlock the vault")
+	ErrCorrupt       = errors.New("vault record failed authentication: the file was altered or damaged; restore from a backup")
+	ErrBusy          = errors.New("vault is locked by another process; retry or raise --lock-timeout")
+	ErrRekeyed       = errors.New("vault's data key changed while this command ran; run the command again")
+	ErrNotFound      = errors.New("not found")
+	ErrNameTaken     = errors.New("name is already taken")
+	ErrInvalidName   = errors.New("invalid name")
+	ErrIdentityPerm  = errors.New("identity file is readable by others")
+)

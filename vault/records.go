@@ -1,0 +1,129 @@
+package vault
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/keymint/keymint/apikey"
+)
+
+// Kind names a kind of credential.
+type Kind string
+
+// The credential kinds a vault holds.
+const (
+	KindKey    Kind = "key"
+	KindClient Kind = "client"
+)
+
+func (k Kind) bucket() string {
+	if k == KindClient {
+		return bucketClients
+	}
+	return bucketKeys
+}
+
+func (k Kind) idPrefix() string {
+	if k == KindClient {
+		return "cl_"
+	}
+	return "key_"
+}
+
+// Limit is a usage limit as stored; package quota gives it meaning.
+type Limit struct {
+	Count  int64  `json:"count"`
+	Period string `json:"period"`
+}
+
+// SecretHash is the HMAC of a secret, never the secret itself. A secret
+// being rotated out carries the end of its grace window.
+type SecretHash struct {
+	MAC       []byte     `json:"mac"`
+	CreatedAt time.Time  `json:"created_at"`
+	RetiresAt *time.Time `json:"retires_at,omitempty"`
+}
+
+// Credential is what API keys and OAuth clients have in common.
+type Credential struct {
+	ID         string       `json:"id"`
+	Name       string       `json:"name"`
+	Scopes     []string     `json:"scopes"`
+	Limits     []Limit      `json:"limits,omitempty"`
+	CreatedAt  time.Time    `json:"created_at"`
+	ExpiresAt  *time.Time   `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time   `json:"last_used_at,omitempty"`
+	Secrets    []SecretHash `json:"secrets"`
+}
+
+func (c *Credential) credential() *Credential { return c }
+
+// Expired reports whether the credential has expired at now.
+func (c *Credential) Expired(now time.Time) bool {
+	return c.ExpiresAt != nil && !now.Before(*c.ExpiresAt)
+}
+
+// Key is an API key.
+type Key struct {
+	Credential
+}
+
+// Client is an OAuth 2.0 client. Its ID is the public client_id.
+type Client struct {
+	Credential
+	GrantTypes   []string      `json:"grant_types"`
+	RedirectURIs []string      `json:"redirect_uris,omitempty"`
+	Audience     []string      `json:"audience,omitempty"`
+	TokenTTL     time.Duration `json:"token_ttl"`
+	Description  string        `json:"description,omitempty"`
+	URL          string        `json:"url,omitempty"`
+	PolicyURL    string        `json:"policy_url,omitempty"`
+	TOSURL       string        `json:"tos_url,omitempty"`
+}
+
+// record is satisfied by *Key and *Client; T is the struct behind it.
+type record[T any] interface {
+	*T
+	credential() *Credential
+}
+
+func kindOf[T any]() Kind {
+	if _, ok := any(new(T)).(*Client); ok {
+		return KindClient
+	}
+	return KindKey
+}
+
+var (
+	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	idPattern   = regexp.MustCompile(`^(key|cl)_[0-9A-Za-z]{16,}$`)
+)
+
+// ValidateName accepts 1 to 64 letters, digits, '.', '_' and '-', starting
+// with a letter or digit, that cannot be mistaken for an id.
+func ValidateName(name string) error {
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("%w %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalidName, name)
+	}
+	if idPattern.MatchString(name) {
+		return fmt.Errorf("%w %q: it looks like an id", ErrInvalidName, name)
+	}
+	return nil
+}
+
+func namePurpose(k Kind) string { return "name:" + string(k) }
+
+const secretPurpose = "secret"
+
+func newID(k Kind) (string, error) {
+	n := 16
+	if k == KindClient {
+		n = 22 // a client_id is public, but should not be guessable
+	}
+	s, err := apikey.RandomString(n)
+	if err != nil {
+		return "", err
+	}
+	return k.idPrefix() + s, nil
+}
