@@ -355,3 +355,20 @@ func (v *Vault) begin(btx *bolt.Tx) (*Tx, error) {
 	}
 	return &Tx{btx: btx, v: v, now: v.opts.now(), generation: h.generation}, nil
 }
+
+// Generation reads the vault's change counter without unlocking records: a
+// server polls it to learn, cheaply, that another process changed the vault.
+func (v *Vault) Generation() (uint64, error) {
+	var gen uint64
+	err := withDB(v.path, true, v.opts.lockTimeout(), func(db *bolt.DB) error {
+		return db.View(func(btx *bolt.Tx) error {
+			tx, err := v.begin(btx)
+			if err != nil {
+				return err
+			}
+			gen = tx.generation
+			return nil
+		})
+	})
+	return gen, err
+}
