@@ -6,33 +6,31 @@ import (
 	"testing"
 )
 
-// TestDependencies keeps issuer pure token logic: the vault owns bbolt and
-// age, cmd owns cobra and viper, and issuer imports no other keymint
-// package yet (when the endpoint arrives it may use vault, never cmd).
+// TestDependencies keeps the layering of DESIGN.md: issuer may use vault
+// (which alone touches bbolt and age) and quota, never cmd, cobra or viper.
 func TestDependencies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")
 	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command on PATH")
+	list := func(args ...string) []string {
+		out, err := exec.Command("go", append([]string{"list"}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("go list %v: %v", args, err)
+		}
+		return strings.Fields(string(out))
 	}
-	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
+	for _, dep := range list("-f", `{{join .Imports "\n"}}`, ".") {
+		for _, prefix := range []string{"go.etcd.io/bbolt", "filippo.io/age"} {
+			if strings.HasPrefix(dep, prefix) {
+				t.Errorf("issuer imports %s directly; only vault may", dep)
+			}
+		}
 	}
-	forbidden := []string{
-		"go.etcd.io/bbolt", "filippo.io/age", "github.com/spf13/cobra", "github.com/spf13/viper",
-		"github.com/golang-jwt/", // test-only
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		for _, prefix := range forbidden {
+	for _, dep := range list("-deps", ".") {
+		for _, prefix := range []string{"github.com/spf13/", "github.com/golang-jwt/", "github.com/keymint/keymint/cmd"} {
 			if strings.HasPrefix(dep, prefix) {
 				t.Errorf("issuer depends on %s", dep)
 			}
-		}
-		if strings.HasPrefix(dep, "github.com/keymint/keymint/") && dep != "github.com/keymint/keymint/issuer" {
-			t.Errorf("issuer depends on keymint package %s", dep)
 		}
 	}
 }

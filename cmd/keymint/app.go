@@ -95,6 +95,8 @@ Exit codes: 0 success, 1 the operation failed, 2 bad usage.`,
 		newInitCmd(a),
 		newKeyCmd(a),
 		newClientCmd(a),
+		newTokenCmd(a),
+		newSigningKeyCmd(a),
 		newVersionCmd(a),
 		newCompletionCmd(a),
 	)

@@ -21,6 +21,10 @@ const (
 // defaultTokenTTL is the access token lifetime the replaced services use.
 const defaultTokenTTL = time.Hour
 
+// maxTokenTTL bounds --token-ttl, and so how long a retired signing key must
+// stay published.
+const maxTokenTTL = 30 * 24 * time.Hour
+
 func newClientCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "client",
@@ -154,8 +158,8 @@ func (o clientNewOptions) client(name string) (*vault.Client, error) {
 			}
 		}
 	}
-	if o.tokenTTL < time.Second || o.tokenTTL > 30*24*time.Hour {
-		return nil, usagef("--token-ttl %s out of range: use between 1s and 720h", o.tokenTTL)
+	if o.tokenTTL < time.Second || o.tokenTTL > maxTokenTTL {
+		return nil, usagef("--token-ttl %s out of range: use between 1s and %s", o.tokenTTL, maxTokenTTL)
 	}
 	scopes, err := parseScopes(o.scopes)
 	if err != nil {

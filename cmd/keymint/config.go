@@ -22,6 +22,9 @@ type config struct {
 	LockTimeout    time.Duration `mapstructure:"lock-timeout"`
 	Output         string        `mapstructure:"output"`
 	Config         string        `mapstructure:"config"`
+	// Issuer is the iss of minted tokens; token issue and serve take it as
+	// --issuer.
+	Issuer string `mapstructure:"issuer"`
 
 	// identityExplicit is set when the identity file was named rather than
 	// defaulted, so a missing file is an error instead of a fallback.
@@ -38,6 +41,7 @@ var envNames = map[string]string{
 	"lock-timeout":    "KEYMINT_LOCK_TIMEOUT",
 	"output":          "KEYMINT_OUTPUT",
 	"config":          "KEYMINT_CONFIG",
+	"issuer":          "KEYMINT_ISSUER",
 }
 
 func addGlobalFlags(fs *pflag.FlagSet) {

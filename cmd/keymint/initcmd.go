@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keymint/keymint/apikey"
+	"github.com/keymint/keymint/issuer"
 	"github.com/keymint/keymint/vault"
 )
 
@@ -19,6 +20,7 @@ type initOptions struct {
 	recipients []string
 	passphrase bool
 	keyPrefix  string
+	alg        string
 }
 
 func newInitCmd(a *app) *cobra.Command {
@@ -52,6 +54,7 @@ identity file is already there, keymint uses it instead.`,
 	cmd.Flags().StringArrayVar(&o.recipients, "recipient", nil, "encrypt to this recipient (repeatable)")
 	cmd.Flags().BoolVar(&o.passphrase, "passphrase", false, "encrypt to a passphrase instead of recipients")
 	cmd.Flags().StringVar(&o.keyPrefix, "key-prefix", "km", "prefix of API keys; client secrets get the prefix followed by \"cs\"")
+	cmd.Flags().StringVar(&o.alg, "alg", string(issuer.DefaultAlg), "algorithm of the JWT signing key: ES256, RS256, RS512 or EdDSA")
 	return cmd
 }
 
@@ -61,6 +64,8 @@ type initResult struct {
 	Passphrase   bool     `json:"passphrase"`
 	IdentityFile string   `json:"identity_file,omitempty"`
 	NewIdentity  bool     `json:"new_identity"`
+	SigningKey   string   `json:"signing_key"`
+	SigningAlg   string   `json:"signing_alg"`
 }
 
 func (a *app) runInit(o initOptions) error {
@@ -72,6 +77,10 @@ func (a *app) runInit(o initOptions) error {
 	}
 	if len(o.keyPrefix)+2 > apikey.MaxPrefixLen {
 		return usagef("--key-prefix %q is too long: at most %d characters", o.keyPrefix, apikey.MaxPrefixLen-2)
+	}
+	alg, err := issuer.ParseAlg(o.alg)
+	if err != nil {
+		return usageError{fmt.Errorf("--alg: %w", err)}
 	}
 	if fileExists(a.cfg.Vault) {
 		return fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrExists)
@@ -106,19 +115,27 @@ func (a *app) runInit(o initOptions) error {
 		recipients, res.Recipients = []age.Recipient{r}, []string{fmt.Sprint(r)}
 		res.IdentityFile, res.NewIdentity = a.cfg.Identity, created
 	}
-	err := vault.Create(a.cfg.Vault, vault.CreateOptions{
+	signingKey, err := issuer.GenerateSigningKey(alg, time.Now())
+	if err != nil {
+		return err
+	}
+	err = vault.Create(a.cfg.Vault, vault.CreateOptions{
 		Recipients:     recipients,
 		RecipientNames: res.Recipients,
 		Settings:       vault.Settings{KeyPrefix: o.keyPrefix, ClientSecretPrefix: o.keyPrefix + "cs"},
 		Options:        vault.Options{LockTimeout: a.cfg.LockTimeout, Actor: actor()},
+		Setup: func(tx *vault.Tx) error {
+			return tx.AddSigningKey(issuer.ToVault(signingKey), maxTokenTTL)
+		},
 	})
 	if err != nil {
 		return err
 	}
+	res.SigningKey, res.SigningAlg = signingKey.ID, string(signingKey.Alg)
 	if a.json() {
 		return a.writeJSON(res)
 	}
-	fmt.Fprintf(a.io.Out, "created vault %s\n", res.Vault)
+	fmt.Fprintf(a.io.Out, "created vault %s with a %s signing key\n", res.Vault, res.SigningAlg)
 	switch {
 	case res.Passphrase:
 		fmt.Fprintln(a.io.Out, "locked with a passphrase")

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keymint/keymint/issuer"
+	"github.com/keymint/keymint/vault"
+)
+
+func newSigningKeyCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "signing-key",
+		Short: "Manage the JWT signing keys",
+	}
+	cmd.AddCommand(newSigningKeyLsCmd(a), newSigningKeyRotateCmd(a, "rotate"), newSigningKeyRotateCmd(a, "new"))
+	return cmd
+}
+
+type signingKeyJSON struct {
+	KID          string     `json:"kid"`
+	Alg          string     `json:"alg"`
+	Active       bool       `json:"active"`
+	CreatedAt    time.Time  `json:"created_at"`
+	RetiredAt    *time.Time `json:"retired_at"`
+	PublishUntil *time.Time `json:"publish_until"`
+}
+
+func signingKeyView(k *vault.SigningKey) signingKeyJSON {
+	return signingKeyJSON{
+		KID:          k.ID,
+		Alg:          k.Alg,
+		Active:       k.Active(),
+		CreatedAt:    k.CreatedAt.UTC().Truncate(time.Second),
+		RetiredAt:    utcPtr(k.RetiredAt),
+		PublishUntil: utcPtr(k.PublishUntil),
+	}
+}
+
+func newSigningKeyLsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List the signing keys: the active one and retired ones still in JWKS",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var keys []*vault.SigningKey
+			if err := a.view(func(tx *vault.Tx) (err error) {
+				keys, err = tx.SigningKeys()
+				return err
+			}); err != nil {
+				return err
+			}
+			if a.json() {
+				out := make([]signingKeyJSON, 0, len(keys))
+				for _, k := range keys {
+					out = append(out, signingKeyView(k))
+				}
+				return a.writeJSON(out)
+			}
+			now := time.Now()
+			t := newTable(a.io.Out, "KID", "ALG", "STATE", "CREATED", "IN JWKS UNTIL")
+			for _, k := range keys {
+				state, until := "active", "-"
+				if !k.Active() {
+					state, until = "retired", relTime(k.PublishUntil, now, "")
+					if !k.Published(now) {
+						state = "expired"
+					}
+				}
+				t.row(k.ID, k.Alg, state, relTime(&k.CreatedAt, now, ""), until)
+			}
+			return t.flush()
+		},
+	}
+}
+
+func newSigningKeyRotateCmd(a *app, use string) *cobra.Command {
+	var alg string
+	short := "Make a new active signing key; retired keys stay in JWKS until their tokens expire"
+	if use == "new" {
+		short = "Same as rotate: make a new active signing key, with --alg"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long: short + `.
+
+The previous active key stops signing at once, but its public key stays in
+JWKS for as long as the longest client token TTL, so tokens it signed keep
+verifying until they expire. Running servers pick up the new key within a
+second.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			parsed, err := issuer.ParseAlg(alg)
+			if err != nil {
+				return usageError{fmt.Errorf("--alg: %w", err)}
+			}
+			k, err := issuer.GenerateSigningKey(parsed, time.Now())
+			if err != nil {
+				return err
+			}
+			stored := issuer.ToVault(k)
+			err = a.update(func(tx *vault.Tx) error {
+				ttl, err := longestTokenTTL(tx)
+				if err != nil {
+					return err
+				}
+				if err := tx.PruneSigningKeys(); err != nil {
+					return err
+				}
+				return tx.AddSigningKey(stored, ttl)
+			})
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return a.writeJSON(signingKeyView(stored))
+			}
+			fmt.Fprintf(a.io.Out, "new active %s signing key %s\n", stored.Alg, stored.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&alg, "alg", string(issuer.DefaultAlg), "algorithm: ES256, RS256, RS512 or EdDSA")
+	return cmd
+}
+
+// longestTokenTTL is how long a token signed now may live: the longest
+// client TTL, so a retired key stays published exactly as long as needed.
+func longestTokenTTL(tx *vault.Tx) (time.Duration, error) {
+	clients, err := tx.Clients()
+	if err != nil {
+		return 0, err
+	}
+	longest := defaultTokenTTL
+	for _, c := range clients {
+		longest = max(longest, c.TokenTTL)
+	}
+	return longest, nil
+}

@@ -1,0 +1,153 @@
+package issuer
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keymint/keymint/vault"
+)
+
+// Errors of a token request, each mapping to an RFC 6749 §5.2 error code.
+var (
+	ErrInvalidScope       = errors.New("requested scope is not allowed for this client")
+	ErrUnauthorizedClient = errors.New("client may not use this grant type")
+	ErrInvalidRequest     = errors.New("invalid token request")
+	ErrClientExpired      = errors.New("client has expired")
+)
+
+// GrantClientCredentials is the only grant the endpoint serves for now.
+const GrantClientCredentials = "client_credentials"
+
+// TokenRequest is what a caller asks of a client's token. Zero values take
+// the client's own: all its scopes, its audience, its token TTL.
+type TokenRequest struct {
+	Scope    []string
+	Audience []string
+	TTL      time.Duration
+}
+
+// TokenResponse is the RFC 6749 §5.1 response, plus expires_at for people
+// and scripts that prefer a time to a countdown.
+type TokenResponse struct {
+	AccessToken string    `json:"access_token"`
+	TokenType   string    `json:"token_type"`
+	ExpiresIn   int64     `json:"expires_in"`
+	Scope       string    `json:"scope,omitempty"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// ClaimsFor checks a request against what the client allows and returns the
+// claims of the token to mint: scopes only within the client's, a lifetime
+// up to the client's TTL, an audience among the client's.
+func ClaimsFor(c *vault.Client, req TokenRequest, issuerURL string, now time.Time) (Claims, error) {
+	if !slices.Contains(c.GrantTypes, GrantClientCredentials) {
+		return Claims{}, fmt.Errorf("%w: client %s is not a %s client", ErrUnauthorizedClient, c.Name, GrantClientCredentials)
+	}
+	if c.Expired(now) {
+		return Claims{}, fmt.Errorf("%w: client %s", ErrClientExpired, c.Name)
+	}
+	scope := c.Scopes
+	if len(req.Scope) > 0 {
+		for _, s := range req.Scope {
+			if !slices.Contains(c.Scopes, s) {
+				return Claims{}, fmt.Errorf("%w: %q", ErrInvalidScope, s)
+			}
+		}
+		scope = req.Scope
+	}
+	ttl := c.TokenTTL
+	if req.TTL != 0 {
+		if req.TTL < time.Second || req.TTL > c.TokenTTL {
+			return Claims{}, fmt.Errorf("%w: lifetime %s is outside 1s to the client's %s", ErrInvalidRequest, req.TTL, c.TokenTTL)
+		}
+		ttl = req.TTL
+	}
+	audience := c.Audience
+	if len(req.Audience) > 0 {
+		for _, a := range req.Audience {
+			if len(c.Audience) > 0 && !slices.Contains(c.Audience, a) {
+				return Claims{}, fmt.Errorf("%w: audience %q is not one of the client's", ErrInvalidRequest, a)
+			}
+		}
+		audience = req.Audience
+	}
+	if len(audience) == 0 {
+		// RFC 9068 requires aud; with none configured the token is for the
+		// issuer's own resources.
+		audience = []string{issuerURL}
+	}
+	iat := now.Truncate(time.Second)
+	return Claims{
+		Issuer:    issuerURL,
+		Subject:   c.ID,
+		Audience:  audience,
+		IssuedAt:  iat,
+		ExpiresAt: iat.Add(ttl),
+		ID:        NewJTI(),
+		ClientID:  c.ID,
+		Scope:     scope,
+	}, nil
+}
+
+// Mint signs claims and returns the token response.
+func Mint(s *Signer, c Claims, now time.Time) (TokenResponse, error) {
+	token, err := s.Sign(c)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	return TokenResponse{
+		AccessToken: token,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(c.ExpiresAt.Sub(now.Truncate(time.Second)) / time.Second),
+		Scope:       strings.Join(c.Scope, " "),
+		ExpiresAt:   c.ExpiresAt.UTC(),
+	}, nil
+}
+
+// FromVault converts a stored signing key.
+func FromVault(k *vault.SigningKey) (SigningKey, error) {
+	alg, err := ParseAlg(k.Alg)
+	if err != nil {
+		return SigningKey{}, err
+	}
+	return SigningKey{ID: k.ID, Alg: alg, PrivateKey: k.PrivateKey, CreatedAt: k.CreatedAt}, nil
+}
+
+// ToVault converts a new signing key for storage.
+func ToVault(k SigningKey) *vault.SigningKey {
+	return &vault.SigningKey{ID: k.ID, Alg: string(k.Alg), PrivateKey: k.PrivateKey, CreatedAt: k.CreatedAt}
+}
+
+// PublishedKeySet builds the key set of every key published at now: the
+// active key and retired keys whose tokens may still be live.
+func PublishedKeySet(keys []*vault.SigningKey, now time.Time) (*KeySet, error) {
+	var published []SigningKey
+	for _, k := range keys {
+		if !k.Published(now) {
+			continue
+		}
+		sk, err := FromVault(k)
+		if err != nil {
+			return nil, err
+		}
+		published = append(published, sk)
+	}
+	return NewKeySet(published)
+}
+
+// ActiveSigner returns a signer for the active key among keys.
+func ActiveSigner(keys []*vault.SigningKey) (*Signer, error) {
+	for _, k := range keys {
+		if k.Active() {
+			sk, err := FromVault(k)
+			if err != nil {
+				return nil, err
+			}
+			return NewSigner(sk)
+		}
+	}
+	return nil, fmt.Errorf("no active signing key: %w; run `keymint signing-key rotate`", vault.ErrNotFound)
+}
