@@ -63,7 +63,8 @@ func (tx *Tx) Audit(action, id, detail string) error {
 }
 
 // AuditLog returns every entry in order and checks the chain: each entry's
-// hash, each link to the one before, and that sequence numbers have no gap.
+// hash, each link to the one before, that sequence numbers have no gap, and
+// that none is missing at the end.
 // It returns the entries read so far along with ErrAuditChain.
 func (tx *Tx) AuditLog() ([]AuditEntry, error) {
 	var out []AuditEntry
@@ -86,5 +87,10 @@ func (tx *Tx) AuditLog() ([]AuditEntry, error) {
 		prev, want = e.Hash, want+1
 		return nil
 	})
+	// The chain cannot tell that its last entries were removed; the
+	// bucket's sequence, which only Audit advances, can.
+	if err == nil && tx.bucket(bucketAudit).Sequence() != want-1 {
+		err = fmt.Errorf("%w: entries after %d missing", ErrAuditChain, want-1)
+	}
 	return out, err
 }

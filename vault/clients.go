@@ -14,7 +14,7 @@ func (tx *Tx) Clients() ([]*Client, error) { return list[Client](tx) }
 
 // SaveClient rewrites a client's fields other than its name and secrets.
 func (tx *Tx) SaveClient(c *Client) error {
-	if err := save(tx, c); err != nil {
+	if err := update(tx, c); err != nil {
 		return err
 	}
 	return tx.Audit("client.update", c.ID, c.Name)

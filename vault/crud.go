@@ -21,12 +21,18 @@ func create[T any, R record[T]](tx *Tx, r R, secret string) error {
 	if err := tx.checkNameFree(kind, c.Name); err != nil {
 		return err
 	}
-	if c.ID == "" {
+	switch {
+	case c.ID == "":
 		id, err := newID(kind)
 		if err != nil {
 			return err
 		}
 		c.ID = id
+	case !strings.HasPrefix(c.ID, kind.idPrefix()) || !idPattern.MatchString(c.ID):
+		return fmt.Errorf("%s id %q: %w", kind, c.ID, ErrInvalidName)
+	case tx.bucket(kind.bucket()).Get([]byte(c.ID)) != nil:
+		// A given id (kept from an import, say) must not overwrite a record.
+		return fmt.Errorf("%s id %q: %w", kind, c.ID, ErrNameTaken)
 	}
 	c.CreatedAt = tx.now
 	c.Secrets = nil
@@ -109,10 +115,31 @@ func save[T any, R record[T]](tx *Tx, r R) error {
 	return tx.putJSON(kindOf[T]().bucket(), []byte(r.credential().ID), r)
 }
 
+// update rewrites an existing record's fields other than its name, secrets
+// and creation time, which it takes from the stored record: only create,
+// rename and rotate change those, with the index kept in step.
+func update[T any, R record[T]](tx *Tx, r R) error {
+	kind := kindOf[T]()
+	c := r.credential()
+	stored := R(new(T))
+	ok, err := tx.getJSON(kind.bucket(), []byte(c.ID), stored)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s %q: %w", kind, c.ID, ErrNotFound)
+	}
+	s := stored.credential()
+	c.Name, c.Secrets, c.CreatedAt = s.Name, s.Secrets, s.CreatedAt
+	return save[T, R](tx, r)
+}
+
 // remove deletes the records refs name, all or none: the first missing one
 // fails the call, and the caller's transaction then rolls back.
 func remove[T any, R record[T]](tx *Tx, refs []string) ([]R, error) {
 	kind := kindOf[T]()
+	// Resolve every ref before deleting any, so that one credential named
+	// twice (by name and by id, say) is removed once rather than not found.
 	var removed []R
 	seen := map[string]bool{}
 	for _, ref := range refs {
@@ -120,11 +147,13 @@ func remove[T any, R record[T]](tx *Tx, refs []string) ([]R, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := r.credential()
-		if seen[c.ID] {
-			continue
+		if !seen[r.credential().ID] {
+			seen[r.credential().ID] = true
+			removed = append(removed, r)
 		}
-		seen[c.ID] = true
+	}
+	for _, r := range removed {
+		c := r.credential()
 		for _, s := range c.Secrets {
 			if err := tx.delete(bucketIndex, s.MAC); err != nil {
 				return nil, err
@@ -142,7 +171,6 @@ func remove[T any, R record[T]](tx *Tx, refs []string) ([]R, error) {
 		if err := tx.Audit(string(kind)+".delete", c.ID, c.Name); err != nil {
 			return nil, err
 		}
-		removed = append(removed, r)
 	}
 	return removed, nil
 }

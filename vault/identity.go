@@ -91,6 +91,10 @@ func ParseIdentities(r io.Reader, ui *plugin.ClientUI) ([]age.Identity, error) {
 		}
 		ids = append(ids, id)
 	}
+	if err := sc.Err(); err != nil {
+		// A line too long to scan: do not drop the identities after it.
+		return nil, fmt.Errorf("read identity: %w", err)
+	}
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("%w: no identity found in the input", ErrNoIdentity)
 	}

@@ -14,7 +14,7 @@ func (tx *Tx) Keys() ([]*Key, error) { return list[Key](tx) }
 
 // SaveKey rewrites a key's fields other than its name and secrets.
 func (tx *Tx) SaveKey(k *Key) error {
-	if err := save(tx, k); err != nil {
+	if err := update(tx, k); err != nil {
 		return err
 	}
 	return tx.Audit("key.update", k.ID, k.Name)

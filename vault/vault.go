@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"filippo.io/age"
@@ -283,6 +284,22 @@ func withDB(path string, readOnly bool, timeout time.Duration, fn func(*bolt.DB)
 	if !st.Mode().IsRegular() || st.Size() == 0 {
 		return fmt.Errorf("%s: %w", path, ErrNotVault)
 	}
+	// bbolt reads pages in place through mmap, so a truncated or damaged
+	// file faults (SIGBUS, SIGSEGV), which kills the process unless faults
+	// become panics. Report either as a damaged file rather than crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: %w", path, ErrNotVault)
+		}
+	}()
+	if !readOnly {
+		// A read-write open reads the freelist page before any check could
+		// run: check that the file holds its pages under a read-only open.
+		if err := withDB(path, true, timeout, func(*bolt.DB) error { return nil }); err != nil {
+			return err
+		}
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
 	if err != nil {
 		switch {
@@ -299,13 +316,19 @@ func withDB(path string, readOnly bool, timeout time.Duration, fn func(*bolt.DB)
 			err = fmt.Errorf("close vault: %w", cerr)
 		}
 	}()
-	// bbolt panics on some kinds of page corruption; report it as a damaged
-	// file rather than crash with a stack trace.
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%s: %w", path, ErrNotVault)
+	// A truncated file would fault on the first page past its end.
+	if err := db.View(func(btx *bolt.Tx) error {
+		st, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("stat vault: %w", err)
 		}
-	}()
+		if btx.Size() > st.Size() {
+			return fmt.Errorf("%s: %w", path, ErrNotVault)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	return fn(db)
 }
 
