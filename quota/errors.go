@@ -21,6 +21,17 @@ var (
 	// ErrNegativeCount means a used or extra count below zero was given;
 	// counts only grow, so such a value points at a bug or damaged data.
 	ErrNegativeCount = errors.New("negative count")
+
+	// ErrNoLimit means a credential has no limit where one is needed, as
+	// for a top-up, which adds to the current period of a limit.
+	ErrNoLimit = errors.New("credential has no limit")
+
+	// ErrInvalidPeriodKey means a period key, such as the 2026-11 of
+	// "usage show --period 2026-11", is not one [Period.Key] makes.
+	ErrInvalidPeriodKey = errors.New("invalid period key")
+
+	// ErrLeaserClosed means [Leaser.Take] was called after [Leaser.Close].
+	ErrLeaserClosed = errors.New("leaser is closed")
 )
 
 // detailError is an error whose message is written for a person and which

@@ -2,26 +2,264 @@ package vault
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"strings"
 )
 
+// Usage counters.
+//
+// The usage bucket holds one sealed [UsageCount] per credential and period,
+// under the credential's id and a period key such as "2026-11" (a month) or
+// "2026-11-22" (a day). Period keys are opaque here; package quota makes
+// them. Keys of one length are kept together and in order, so that the
+// counters of one kind of period (every day, say) can be read as a range
+// ([Tx.UsageHistory]) and the stale ones dropped in one seek
+// ([Tx.PruneUsage]). The layout of a bucket key is
+//
+//	credential id, 0x00, len(period key) as one byte, period key
+//
+// Removing a credential removes all of its counters.
+//
+// Writing a counter does not advance the vault's generation ([Tx.Generation]):
+// the generation tells a process that holds records in memory, such as
+// keymint serve, that they changed, and counters are never held that way;
+// they are read in the transaction that counts. A server reserving uses
+// many times a second would otherwise reload its records as often.
+
+// maxPeriodKey bounds a period key: quota's longest is 19 bytes.
+const maxPeriodKey = 64
+
+// UsageCount is what is counted for one credential in one period.
+type UsageCount struct {
+	// Used is the uses counted in the period, including any reserved ahead
+	// of time by a lease and not yet given back.
+	Used int64 `json:"used"`
+	// Extra is the uses added to the period's limit by top-ups.
+	Extra int64 `json:"extra,omitempty"`
+}
+
+// PeriodCount is a [UsageCount] with the period key it was counted under.
+type PeriodCount struct {
+	PeriodKey string `json:"period"`
+	UsageCount
+}
+
+// ErrUsageOverflow means a counter would pass the largest int64. No real
+// use count gets there; a huge top-up can.
+var ErrUsageOverflow = errors.New("usage count would overflow")
+
+func usagePrefix(id string) []byte {
+	return []byte(id + "\x00")
+}
+
 // usageKey is the usage bucket's key for a credential's count in a period.
-func usageKey(id, period string) []byte {
-	return []byte(id + "\x00" + period)
+func usageKey(id, periodKey string) []byte {
+	k := usagePrefix(id)
+	k = append(k, byte(len(periodKey)))
+	return append(k, periodKey...)
+}
+
+// checkUsageArgs rejects ids and period keys that would make ambiguous
+// bucket keys: a NUL in either, an empty or overlong period key.
+func checkUsageArgs(id, periodKey string) error {
+	if id == "" || bytes.IndexByte([]byte(id), 0) >= 0 {
+		return fmt.Errorf("usage counter: invalid credential id %q", id)
+	}
+	if periodKey == "" || len(periodKey) > maxPeriodKey || bytes.IndexByte([]byte(periodKey), 0) >= 0 {
+		return fmt.Errorf("usage counter: invalid period key %q", periodKey)
+	}
+	return nil
+}
+
+// Usage returns the count of credential id in the period named periodKey,
+// or a zero count if nothing was counted there.
+func (tx *Tx) Usage(id, periodKey string) (UsageCount, error) {
+	if err := checkUsageArgs(id, periodKey); err != nil {
+		return UsageCount{}, err
+	}
+	var c UsageCount
+	if _, err := tx.getJSON(bucketUsage, usageKey(id, periodKey), &c); err != nil {
+		return UsageCount{}, fmt.Errorf("read usage: %w", err)
+	}
+	return c, nil
+}
+
+// AddUsage adds n uses to the count of credential id in every period of
+// periodKeys, inside the transaction: either all of them change or, if the
+// transaction fails, none. It does not check any limit; package quota does
+// that first, in the same transaction.
+//
+// A negative n gives uses back, as a lease does with uses it reserved and
+// did not hand out. A count never goes below zero, and giving back to a
+// period with no counter (pruned, or its credential removed) does nothing.
+func (tx *Tx) AddUsage(id string, periodKeys []string, n int64) error {
+	for _, pk := range periodKeys {
+		if err := tx.addCount(id, pk, n, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddExtra adds n top-up uses (n > 0) to the limit of credential id in the
+// period named periodKey. They lapse with the period.
+func (tx *Tx) AddExtra(id, periodKey string, n int64) error {
+	if n <= 0 {
+		return fmt.Errorf("usage top-up of %d: give a positive number of uses", n)
+	}
+	return tx.addCount(id, periodKey, 0, n)
+}
+
+func (tx *Tx) addCount(id, periodKey string, used, extra int64) error {
+	if err := checkUsageArgs(id, periodKey); err != nil {
+		return err
+	}
+	key := usageKey(id, periodKey)
+	var c UsageCount
+	found, err := tx.getJSON(bucketUsage, key, &c)
+	if err != nil {
+		return fmt.Errorf("read usage: %w", err)
+	}
+	if !found && used <= 0 && extra <= 0 {
+		return nil // nothing to give back to
+	}
+	if c.Used, err = addCount(c.Used, used); err != nil {
+		return fmt.Errorf("usage of %s in %s: %w", id, periodKey, err)
+	}
+	if c.Extra, err = addCount(c.Extra, extra); err != nil {
+		return fmt.Errorf("top-up of %s in %s: %w", id, periodKey, err)
+	}
+	return tx.putCounter(key, c)
+}
+
+// putCounter seals and writes a counter without marking the transaction as
+// a change to records (see the note on generations above).
+func (tx *Tx) putCounter(key []byte, c UsageCount) error {
+	plain, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode %s record: %w", bucketUsage, err)
+	}
+	sealed, err := tx.v.keys.seal(tx.v.id, bucketUsage, key, plain)
+	if err != nil {
+		return err
+	}
+	if err := tx.bucket(bucketUsage).Put(key, sealed); err != nil {
+		return fmt.Errorf("write %s record: %w", bucketUsage, err)
+	}
+	return nil
+}
+
+// deleteCounters removes counters, also without advancing the generation.
+func (tx *Tx) deleteCounters(keys [][]byte) error {
+	b := tx.bucket(bucketUsage)
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("delete %s record: %w", bucketUsage, err)
+		}
+	}
+	return nil
+}
+
+// addCount adds n to a count, flooring at zero and refusing to overflow.
+func addCount(count, n int64) (int64, error) {
+	if n > 0 && count > math.MaxInt64-n {
+		return 0, ErrUsageOverflow
+	}
+	return max(count+n, 0), nil
+}
+
+// UsageHistory returns the counts of credential id in the periods whose
+// keys lie between from and to, both included, in order. from and to must
+// be keys of the same kind of period (the same length), such as the days
+// "2026-11-01" and "2026-11-30", which gives the per-day history of a
+// month. Periods where nothing was counted are left out.
+func (tx *Tx) UsageHistory(id, from, to string) ([]PeriodCount, error) {
+	if err := checkUsageArgs(id, from); err != nil {
+		return nil, err
+	}
+	if err := checkUsageArgs(id, to); err != nil {
+		return nil, err
+	}
+	if len(from) != len(to) {
+		return nil, fmt.Errorf("usage history from %q to %q: both ends must be keys of the same kind of period", from, to)
+	}
+	var out []PeriodCount
+	first, last := usageKey(id, from), usageKey(id, to)
+	c := tx.bucket(bucketUsage).Cursor()
+	for k, sealed := c.Seek(first); k != nil && bytes.Compare(k, last) <= 0; k, sealed = c.Next() {
+		var pc PeriodCount
+		if err := tx.openUsage(k, sealed, &pc.UsageCount); err != nil {
+			return nil, fmt.Errorf("read usage history: %w", err)
+		}
+		pc.PeriodKey = string(k[len(usagePrefix(id))+1:])
+		out = append(out, pc)
+	}
+	return out, nil
+}
+
+// openUsage unseals a counter read through a cursor.
+func (tx *Tx) openUsage(key, sealed []byte, c *UsageCount) error {
+	plain, err := tx.v.keys.open(tx.v.id, bucketUsage, key, sealed)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(plain, c); err != nil {
+		return fmt.Errorf("decode %s record: %w", bucketUsage, ErrCorrupt)
+	}
+	return nil
+}
+
+// PruneUsage drops the counters of credential id whose period keys are of
+// the same kind (length) as before and sort before it: with quota's keys,
+// the counts of every earlier period of that length. Called with the key
+// of the current second, it drops the seconds gone by; with the key of a
+// day a year ago, the day history older than that.
+func (tx *Tx) PruneUsage(id, before string) error {
+	if err := checkUsageArgs(id, before); err != nil {
+		return err
+	}
+	start := append(usagePrefix(id), byte(len(before)))
+	end := usageKey(id, before)
+	c := tx.bucket(bucketUsage).Cursor()
+	var doomed [][]byte
+	for k, _ := c.Seek(start); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+		doomed = append(doomed, bytes.Clone(k))
+	}
+	return tx.deleteCounters(doomed)
 }
 
 // deleteUsage drops every counter of a removed credential.
 func (tx *Tx) deleteUsage(id string) error {
-	prefix := []byte(id + "\x00")
+	prefix := usagePrefix(id)
 	c := tx.bucket(bucketUsage).Cursor()
 	var doomed [][]byte
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		doomed = append(doomed, bytes.Clone(k))
 	}
-	for _, k := range doomed {
-		if err := tx.delete(bucketUsage, k); err != nil {
-			return fmt.Errorf("delete usage: %w", err)
+	return tx.deleteCounters(doomed)
+}
+
+// Credential returns the key or client whose id (not name) is id, as a
+// [Credential]. It serves callers that hold only an id, such as the quota
+// leases of a server, and want the record as it is now.
+func (tx *Tx) Credential(id string) (*Credential, error) {
+	for _, kind := range []Kind{KindKey, KindClient} {
+		if !strings.HasPrefix(id, kind.idPrefix()) || !idPattern.MatchString(id) {
+			continue
+		}
+		var r struct {
+			Credential
+		}
+		ok, err := tx.getJSON(kind.bucket(), []byte(id), &r)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return &r.Credential, nil
 		}
 	}
-	return nil
+	return nil, fmt.Errorf("credential %q: %w", id, ErrNotFound)
 }

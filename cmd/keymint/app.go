@@ -96,11 +96,31 @@ Exit codes: 0 success, 1 the operation failed, 2 bad usage.`,
 		newKeyCmd(a),
 		newClientCmd(a),
 		newTokenCmd(a),
+		newUsageCmd(a),
 		newSigningKeyCmd(a),
+		newServeCmd(a),
 		newVersionCmd(a),
 		newCompletionCmd(a),
 	)
+	rejectUnknownSubcommands(root)
 	return root
+}
+
+// rejectUnknownSubcommands makes a command group such as `keymint key` fail
+// with a usage error on a mistyped subcommand: cobra would print the help and
+// exit 0, so `keymint key lst` would seem to work in a script.
+func rejectUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		rejectUnknownSubcommands(c)
+	}
+	if cmd.HasParent() && cmd.HasSubCommands() && !cmd.Runnable() {
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return usagef("unknown command %q for %q; see `%s --help`", args[0], cmd.CommandPath(), cmd.CommandPath())
+		}
+	}
 }
 
 // actor names who makes a change, for the audit log.

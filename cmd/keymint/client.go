@@ -83,6 +83,7 @@ type clientNewOptions struct {
 	url          string
 	policyURL    string
 	tosURL       string
+	limits       []string
 }
 
 func newClientNewCmd(a *app) *cobra.Command {
@@ -117,6 +118,7 @@ authorization_code client needs at least one --redirect-uri.`,
 	f.StringVar(&o.url, "url", "", "the client's home page")
 	f.StringVar(&o.policyURL, "policy-url", "", "the client's privacy policy")
 	f.StringVar(&o.tosURL, "tos-url", "", "the client's terms of service")
+	f.StringArrayVar(&o.limits, "limit", nil, "usage limit such as 8000/month or 10/second (repeatable, one per period)")
 	return cmd
 }
 
@@ -169,8 +171,12 @@ func (o clientNewOptions) client(name string) (*vault.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	limits, err := parseLimitFlags(o.limits)
+	if err != nil {
+		return nil, err
+	}
 	return &vault.Client{
-		Credential:   vault.Credential{Name: name, Scopes: scopes},
+		Credential:   vault.Credential{Name: name, Scopes: scopes, Limits: limits},
 		GrantTypes:   grants,
 		RedirectURIs: o.redirectURIs,
 		Audience:     audience,
@@ -250,8 +256,12 @@ func newClientShowCmd(a *app) *cobra.Command {
 		ValidArgsFunction: a.completeNames(vault.KindClient),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var c *vault.Client
+			var usage string
 			if err := a.view(func(tx *vault.Tx) (err error) {
-				c, err = tx.Client(args[0])
+				if c, err = tx.Client(args[0]); err != nil {
+					return err
+				}
+				usage, err = usageSummary(tx, &c.Credential, tx.Now())
 				return err
 			}); err != nil {
 				return err
@@ -269,6 +279,7 @@ func newClientShowCmd(a *app) *cobra.Command {
 			t.row("audience", strings.Join(c.Audience, " "))
 			t.row("token ttl", c.TokenTTL.String())
 			t.row("limits", strings.Join(limitStrings(c.Limits), " "))
+			t.row("usage", usage)
 			t.row("description", c.Description)
 			t.row("url", c.URL)
 			t.row("policy url", c.PolicyURL)

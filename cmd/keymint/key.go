@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keymint/keymint/apikey"
+	"github.com/keymint/keymint/quota"
 	"github.com/keymint/keymint/vault"
 )
 
@@ -64,6 +65,7 @@ func limitStrings(ls []vault.Limit) []string {
 type keyNewOptions struct {
 	scopes  []string
 	expires string
+	limits  []string
 }
 
 func newKeyNewCmd(a *app) *cobra.Command {
@@ -74,6 +76,7 @@ func newKeyNewCmd(a *app) *cobra.Command {
 		Long: `Create an API key named NAME. The secret is printed once, on stdout, and
 never stored: only its HMAC is kept. Store it now.`,
 		Example: `  keymint key new billing-sync --scope invoices:read --expires 90d
+  keymint key new partner-x --limit 8000/month --limit 10/second
   SECRET=$(keymint key new ci-runner --scope "deploy:read deploy:write")`,
 		Args: exactArgs(1, "one NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -82,6 +85,7 @@ never stored: only its HMAC is kept. Store it now.`,
 	}
 	cmd.Flags().StringArrayVar(&o.scopes, "scope", nil, "scope the key grants (repeatable; space- or comma-separated)")
 	cmd.Flags().StringVar(&o.expires, "expires", "", "expiry: a duration such as 90d or 12h, or a date such as 2027-01-31")
+	cmd.Flags().StringArrayVar(&o.limits, "limit", nil, "usage limit such as 8000/month or 10/second (repeatable, one per period)")
 	return cmd
 }
 
@@ -97,6 +101,10 @@ func (a *app) runKeyNew(name string, o keyNewOptions) error {
 	if err != nil {
 		return err
 	}
+	limits, err := parseLimitFlags(o.limits)
+	if err != nil {
+		return err
+	}
 	var k *vault.Key
 	var secret string
 	err = a.update(func(tx *vault.Tx) error {
@@ -107,7 +115,7 @@ func (a *app) runKeyNew(name string, o keyNewOptions) error {
 		if secret, err = apikey.Generate(settings.KeyPrefix); err != nil {
 			return err
 		}
-		k = &vault.Key{Credential: vault.Credential{Name: name, Scopes: scopes, ExpiresAt: expires}}
+		k = &vault.Key{Credential: vault.Credential{Name: name, Scopes: scopes, ExpiresAt: expires, Limits: limits}}
 		return tx.CreateKey(k, secret)
 	})
 	if err != nil {
@@ -162,8 +170,12 @@ func newKeyShowCmd(a *app) *cobra.Command {
 		ValidArgsFunction: a.completeNames(vault.KindKey),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var k *vault.Key
+			var usage string
 			if err := a.view(func(tx *vault.Tx) (err error) {
-				k, err = tx.Key(args[0])
+				if k, err = tx.Key(args[0]); err != nil {
+					return err
+				}
+				usage, err = usageSummary(tx, &k.Credential, tx.Now())
 				return err
 			}); err != nil {
 				return err
@@ -177,6 +189,7 @@ func newKeyShowCmd(a *app) *cobra.Command {
 			t.row("id", k.ID)
 			t.row("scopes", strings.Join(k.Scopes, " "))
 			t.row("limits", strings.Join(limitStrings(k.Limits), " "))
+			t.row("usage", usage)
 			t.row("expires", timeAndRel(k.ExpiresAt, now, "never"))
 			t.row("created", timeAndRel(&k.CreatedAt, now, ""))
 			t.row("last used", timeAndRel(k.LastUsedAt, now, "never"))
@@ -294,8 +307,9 @@ func newKeyVerifyCmd(a *app) *cobra.Command {
 		Use:   "verify",
 		Short: "Check an API key read from stdin; exit 0 if valid, 1 if not",
 		Long: `Read an API key from stdin and check it: exit 0 when it is valid, 1 when
-it is malformed, unknown, retired or expired. The checksum rejects a mistyped
-key before any lookup.`,
+it is malformed, unknown, retired, expired or over quota. The checksum
+rejects a mistyped key before any lookup. A valid key's check counts as one
+use of it (see keymint usage); one refused over quota does not.`,
 		Example: `  printf '%s' "$KEY" | keymint key verify`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -308,13 +322,19 @@ key before any lookup.`,
 				return fmt.Errorf("invalid key: %w", err)
 			}
 			var k *vault.Key
+			var d quota.Decision
+			var now time.Time
 			err = a.update(func(tx *vault.Tx) (err error) {
 				k, err = tx.KeyBySecret(secret)
 				if err != nil {
 					return err
 				}
-				if k.Expired(tx.Now()) {
+				now = tx.Now()
+				if k.Expired(now) {
 					return fmt.Errorf("key %s expired %s", k.Name, k.ExpiresAt.UTC().Format(time.RFC3339))
+				}
+				if d, err = consumeUse(tx, &k.Credential); err != nil {
+					return err
 				}
 				return tx.TouchKey(k.ID)
 			})
@@ -325,7 +345,15 @@ key before any lookup.`,
 				return err
 			}
 			if a.json() {
-				return a.writeJSON(map[string]any{"valid": true, "key": keyView(k)})
+				out := map[string]any{"valid": true, "key": keyView(k)}
+				if d.Limited {
+					out["usage"] = rowFromStatus(subject{key: k}, d.Status, now)
+				}
+				return a.writeJSON(out)
+			}
+			if d.Limited {
+				fmt.Fprintf(a.io.Out, "valid: key %s (%s); %d of %d uses left %s\n", k.Name, k.ID, d.Status.Remaining, d.Status.Limit, thisPeriod(d.Status.Period))
+				return nil
 			}
 			fmt.Fprintf(a.io.Out, "valid: key %s (%s)\n", k.Name, k.ID)
 			return nil

@@ -19,6 +19,11 @@ var errNoUnlock = errors.New("nothing to unlock the vault with: set --identity F
 
 // openVault unlocks the configured vault.
 func (a *app) openVault() (*vault.Vault, error) {
+	// Say there is no vault before asking for what would unlock it: never
+	// prompt for a passphrase, or advise setting an identity, for nothing.
+	if _, err := os.Stat(a.cfg.Vault); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrNoVault)
+	}
 	ids, err := a.identities()
 	if err != nil {
 		return nil, err

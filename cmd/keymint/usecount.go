@@ -5,5 +5,6 @@ import "github.com/keymint/keymint/vault"
 // countUse counts one use of a credential inside the caller's transaction
 // and fails when a limit is exhausted.
 func (a *app) countUse(tx *vault.Tx, c *vault.Credential) error {
-	return nil
+	_, err := consumeUse(tx, c)
+	return err
 }

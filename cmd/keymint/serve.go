@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+	"github.com/spf13/cobra"
+
+	"github.com/keymint/keymint/apikey"
+	"github.com/keymint/keymint/issuer"
+	"github.com/keymint/keymint/vault"
+)
+
+// Timeouts of the HTTP server. Token requests are small and quick: a
+// client that takes longer than this is broken or hostile.
+const (
+	serveReadHeaderTimeout = 5 * time.Second
+	serveReadTimeout       = 10 * time.Second
+	serveWriteTimeout      = 15 * time.Second
+	serveIdleTimeout       = 60 * time.Second
+	serveMaxHeaderBytes    = 16 << 10
+	// serveShutdownTimeout bounds the wait for requests in flight.
+	serveShutdownTimeout = 10 * time.Second
+)
+
+// devScopes are the scopes of the client `serve --dev` makes.
+var devScopes = []string{"api:read", "api:write"}
+
+type serveOptions struct {
+	listen         string
+	tlsCert        string
+	tlsKey         string
+	insecureListen bool
+	logFormat      string
+	dev            bool
+}
+
+func newServeCmd(a *app) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the OAuth 2.0 token endpoint on the vault",
+		Long: `Run an OAuth 2.0 authorization server for the client_credentials grant on
+the vault's clients and signing keys:
+
+  POST /token                                  access tokens (client_secret_basic or client_secret_post)
+  GET  /.well-known/oauth-authorization-server metadata (RFC 8414)
+  GET  /.well-known/openid-configuration       the same, for OpenID Connect libraries
+  GET  /jwks.json                              the public signing keys
+  POST /introspect                             token introspection (RFC 7662)
+  POST /revoke                                 token revocation (RFC 7009)
+  GET  /healthz                                liveness
+
+The server keeps the vault's records in memory and does not hold the vault
+file: every other keymint command keeps working meanwhile, and a client
+created, renamed, rotated or removed from the command line is served within a
+second. Clients' last use is written back about once a second.
+
+Once listening, it prints "listening on URL" on stderr; with --listen
+127.0.0.1:0 the URL has the port chosen. Logs (one line per request, never a
+secret or a token) follow on stderr, as text or JSON (--log-format).
+
+The issuer (iss of tokens, and the base of the URLs in the metadata) is
+--issuer, KEYMINT_ISSUER or the config's issuer, else http://LISTEN (https
+with TLS). Tokens are accepted by /introspect only if they name this issuer.
+
+Plain HTTP is allowed only on a loopback address: clients send secrets. On
+any other address give --tls-cert and --tls-key, or --insecure-listen when a
+TLS-terminating proxy sits in front.
+
+--dev needs no vault: it makes a throwaway one in a temporary directory,
+unlocked by an identity that is never written to disk, with an ES256 signing
+key and a client "dev" (scopes ` + strings.Join(devScopes, " ") + `). It prints the client's id and
+secret and a curl command, and removes the vault when it stops.
+
+SIGINT or SIGTERM stops the server gracefully: requests in flight finish
+(up to ` + serveShutdownTimeout.String() + `) and the last uses are written to the vault. A second
+signal stops at once.
+
+Exit codes: 0 stopped by a signal, 1 the server could not start or failed,
+2 bad usage (such as plain HTTP on a public address).`,
+		Example: `  keymint serve
+  keymint serve --listen 127.0.0.1:0 --log-format json
+  keymint serve --listen :8443 --issuer https://auth.example --tls-cert cert.pem --tls-key key.pem
+  keymint serve --dev
+  curl -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials http://127.0.0.1:8080/token`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return a.runServe(ctx, stop, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on, HOST:PORT (port 0 picks a free one)")
+	f.String("issuer", "", "issuer URL: iss of tokens and base of the metadata's URLs (default http://LISTEN)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.BoolVar(&o.insecureListen, "insecure-listen", false, "allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy)")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.BoolVar(&o.dev, "dev", false, "serve a throwaway vault with a ready client, for development")
+	return cmd
+}
+
+// check validates the flags on their own.
+func (o serveOptions) check() error {
+	switch o.logFormat {
+	case "text", "json":
+	default:
+		return usagef("unknown --log-format %q: use text or json", o.logFormat)
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together: give both or neither")
+	}
+	host, _, err := net.SplitHostPort(o.listen)
+	if err != nil {
+		return usagef("invalid --listen %q: use HOST:PORT, such as 127.0.0.1:8080", o.listen)
+	}
+	if !isLoopback(host) && !o.tls() && !o.insecureListen {
+		return usagef("refusing to serve plain HTTP on %s, which is not a loopback address: clients would send secrets in the clear; give --tls-cert and --tls-key, or --insecure-listen behind a TLS-terminating proxy", o.listen)
+	}
+	return nil
+}
+
+func (o serveOptions) tls() bool { return o.tlsCert != "" }
+
+func (o serveOptions) scheme() string {
+	if o.tls() {
+		return "https"
+	}
+	return "http"
+}
+
+// isLoopback reports whether host names only this machine: localhost or a
+// loopback IP. An empty host is every interface.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// isUnspecified reports whether host means every interface.
+func isUnspecified(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+// devClient is what `serve --dev` prints.
+type devClient struct {
+	Vault         string `json:"vault"`
+	Issuer        string `json:"issuer"`
+	TokenEndpoint string `json:"token_endpoint"`
+	ClientID      string `json:"client_id"`
+	ClientSecret  string `json:"client_secret"`
+	Scope         string `json:"scope"`
+	Curl          string `json:"curl"`
+}
+
+// runServe serves until ctx is done, then shuts down gracefully. stop, if
+// not nil, is called once shutdown begins, so that a second signal ends the
+// process at once.
+func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
+	var tlsConfig *tls.Config
+	if o.tls() {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return fmt.Errorf("load --tls-cert and --tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	listenHost, _, _ := net.SplitHostPort(o.listen)
+	if a.cfg.Issuer == "" && isUnspecified(listenHost) {
+		return usagef("--listen %s is every interface: give --issuer, the URL clients reach this server by (such as https://auth.example)", o.listen)
+	}
+	if a.cfg.Issuer != "" {
+		if err := parseURL("--issuer", a.cfg.Issuer); err != nil {
+			return err
+		}
+	}
+
+	var (
+		v   *vault.Vault
+		dev *devClient
+		err error
+	)
+	if o.dev {
+		var cleanup func()
+		v, dev, cleanup, err = a.newDevVault()
+		if err != nil {
+			return err
+		}
+		defer cleanup() // runs after the server has stopped and flushed
+	} else if v, err = a.openVault(); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.listen, err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	base := o.scheme() + "://" + ln.Addr().String()
+	iss := a.cfg.Issuer
+	if iss == "" {
+		iss = o.scheme() + "://" + net.JoinHostPort(listenHost, port)
+	}
+
+	logger := newLogger(a, o.logFormat)
+	srv, err := issuer.NewServer(issuer.ServerOptions{Vault: v, Issuer: iss, Logger: logger})
+	if err != nil {
+		if errors.Is(err, vault.ErrNotFound) {
+			return fmt.Errorf("vault %s has no active signing key; create one with `keymint signing-key new`", v.Path())
+		}
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: serveReadHeaderTimeout,
+		ReadTimeout:       serveReadTimeout,
+		WriteTimeout:      serveWriteTimeout,
+		IdleTimeout:       serveIdleTimeout,
+		MaxHeaderBytes:    serveMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	if dev != nil {
+		dev.Issuer, dev.TokenEndpoint = srv.Issuer(), base+"/token"
+		dev.Curl = fmt.Sprintf("curl -u '%s:%s' -d grant_type=client_credentials %s", dev.ClientID, dev.ClientSecret, dev.TokenEndpoint)
+		if err := a.printDev(dev); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(a.io.Err, "listening on %s\n", base)
+	if !isLoopback(listenHost) && !o.tls() {
+		logger.Warn("serving plain HTTP on a non-loopback address (--insecure-listen): terminate TLS in front of it", "listen", ln.Addr().String())
+	}
+	logger.Info("serving", "issuer", srv.Issuer(), "listen", ln.Addr().String(), "vault", v.Path())
+
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	runDone := make(chan error, 1)
+	go func() { runDone <- srv.Run(runCtx) }()
+	serveDone := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			serveDone <- hs.ServeTLS(ln, "", "")
+		} else {
+			serveDone <- hs.Serve(ln)
+		}
+	}()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-serveDone:
+	}
+	if stop != nil {
+		stop()
+	}
+	logger.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), serveShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("requests still in flight were cut off", "err", err)
+		hs.Close()
+	}
+	stopRun()
+	flushErr := <-runDone
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	if serveErr != nil {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	if flushErr != nil {
+		return fmt.Errorf("stopped, but %w", flushErr)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// newLogger logs at info level to stderr, as text or JSON.
+func newLogger(a *app, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(a.io.Err, opts))
+	}
+	return slog.New(slog.NewTextHandler(a.io.Err, opts))
+}
+
+// newDevVault makes the throwaway vault of `serve --dev` in a new temporary
+// directory: an identity held only in memory, an ES256 signing key and a
+// client "dev". cleanup removes the directory.
+func (a *app) newDevVault() (*vault.Vault, *devClient, func(), error) {
+	dir, err := os.MkdirTemp("", "keymint-dev-")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("create a temporary directory for the dev vault: %w", err)
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	v, dev, err := createDevVault(filepath.Join(dir, "vault.db"), a.cfg.LockTimeout)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	return v, dev, cleanup, nil
+}
+
+func createDevVault(path string, lockTimeout time.Duration) (*vault.Vault, *devClient, error) {
+	id, err := vault.NewIdentity()
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := issuer.GenerateSigningKey(issuer.ES256, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	settings := vault.Settings{KeyPrefix: "km", ClientSecretPrefix: "kmcs"}
+	secret, err := apikey.Generate(settings.ClientSecretPrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &vault.Client{
+		Credential:  vault.Credential{Name: "dev", Scopes: devScopes},
+		GrantTypes:  []string{grantClientCredentials},
+		TokenTTL:    defaultTokenTTL,
+		Description: "made by keymint serve --dev",
+	}
+	opts := vault.Options{Identities: []age.Identity{id}, LockTimeout: lockTimeout, Actor: actor()}
+	err = vault.Create(path, vault.CreateOptions{
+		Recipients:     []age.Recipient{id.Recipient()},
+		RecipientNames: []string{id.Recipient().String()},
+		Settings:       settings,
+		Options:        opts,
+		Setup: func(tx *vault.Tx) error {
+			if err := tx.AddSigningKey(issuer.ToVault(key), maxTokenTTL); err != nil {
+				return err
+			}
+			return tx.CreateClient(c, secret)
+		},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("create the dev vault: %w", err)
+	}
+	v, err := vault.Open(path, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the dev vault: %w", err)
+	}
+	return v, &devClient{Vault: path, ClientID: c.ID, ClientSecret: secret, Scope: strings.Join(devScopes, " ")}, nil
+}
+
+func (a *app) printDev(d *devClient) error {
+	if a.json() {
+		return a.writeJSON(d)
+	}
+	fmt.Fprintf(a.io.Out, `keymint serve --dev: a throwaway vault, removed when the server stops
+  vault:          %s
+  issuer:         %s
+  client_id:      %s
+  client_secret:  %s
+  scope:          %s
+
+Get a token:
+  %s
+`, d.Vault, d.Issuer, d.ClientID, d.ClientSecret, d.Scope, d.Curl)
+	return nil
+}

@@ -1,0 +1,688 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keymint/keymint/quota"
+	"github.com/keymint/keymint/vault"
+)
+
+func newUsageCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "usage",
+		Short: "Show and manage the usage limits of keys and clients",
+		Long: `A key or client may carry limits: N uses per second, minute, hour, day or
+month, calendar periods in UTC. A use is a token issued or a key verified.
+Every use is counted, with or without a limit, per day and per month.`,
+	}
+	cmd.AddCommand(newUsageShowCmd(a), newUsageLimitCmd(a), newUsageTopUpCmd(a))
+	return cmd
+}
+
+// subject is a key or a client, the two things that carry limits.
+type subject struct {
+	key    *vault.Key
+	client *vault.Client
+}
+
+func (s subject) cred() *vault.Credential {
+	if s.client != nil {
+		return &s.client.Credential
+	}
+	return &s.key.Credential
+}
+
+func (s subject) kind() vault.Kind {
+	if s.client != nil {
+		return vault.KindClient
+	}
+	return vault.KindKey
+}
+
+func (s subject) save(tx *vault.Tx) error {
+	if s.client != nil {
+		return tx.SaveClient(s.client)
+	}
+	return tx.SaveKey(s.key)
+}
+
+// findSubject resolves ID|NAME to a key or a client. Keys and clients have
+// names of their own, so a name both use must be given as an id instead.
+func findSubject(tx *vault.Tx, ref string) (subject, error) {
+	k, kerr := tx.Key(ref)
+	if kerr != nil && !errors.Is(kerr, vault.ErrNotFound) {
+		return subject{}, kerr
+	}
+	c, cerr := tx.Client(ref)
+	if cerr != nil && !errors.Is(cerr, vault.ErrNotFound) {
+		return subject{}, cerr
+	}
+	switch {
+	case kerr == nil && cerr == nil:
+		return subject{}, usagef("%q names both a key (%s) and a client (%s): give the id of the one you mean", ref, k.ID, c.ID)
+	case kerr == nil:
+		return subject{key: k}, nil
+	case cerr == nil:
+		return subject{client: c}, nil
+	}
+	return subject{}, fmt.Errorf("no key or client %q: %w (see `keymint key ls` and `keymint client ls`)", ref, vault.ErrNotFound)
+}
+
+// allSubjects returns every key and client, ordered by name, keys first
+// among equal names.
+func allSubjects(tx *vault.Tx) ([]subject, error) {
+	keys, err := tx.Keys()
+	if err != nil {
+		return nil, err
+	}
+	clients, err := tx.Clients()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]subject, 0, len(keys)+len(clients))
+	for _, k := range keys {
+		out = append(out, subject{key: k})
+	}
+	for _, c := range clients {
+		out = append(out, subject{client: c})
+	}
+	slices.SortStableFunc(out, func(a, b subject) int { return strings.Compare(a.cred().Name, b.cred().Name) })
+	return out, nil
+}
+
+// usageRow is one limit of one credential in one period: a line of the
+// table and an object of -o json. A credential without a limit has one row,
+// for the month, with a null limit.
+type usageRow struct {
+	Credential string    `json:"credential"`
+	Name       string    `json:"name"`
+	Kind       string    `json:"kind"`
+	Period     string    `json:"period"`
+	PeriodKey  string    `json:"period_key"`
+	Used       int64     `json:"used"`
+	Limit      *int64    `json:"limit"`
+	Extra      int64     `json:"extra"`
+	Remaining  *int64    `json:"remaining"`
+	ResetsAt   time.Time `json:"resets_at"`
+}
+
+func newRow(s subject, p quota.Period, at time.Time) usageRow {
+	c := s.cred()
+	return usageRow{
+		Credential: c.ID,
+		Name:       c.Name,
+		Kind:       string(s.kind()),
+		Period:     p.String(),
+		PeriodKey:  p.Key(at),
+		ResetsAt:   p.End(at),
+	}
+}
+
+func rowFromStatus(s subject, st quota.Status, at time.Time) usageRow {
+	r := newRow(s, st.Period, at)
+	r.Used, r.Extra = st.Used, st.Extra
+	limit, remaining := st.Limit, st.Remaining
+	r.Limit, r.Remaining = &limit, &remaining
+	return r
+}
+
+// currentRows is where s stands now: a row per limit, or the month's use.
+func currentRows(tx *vault.Tx, s subject, now time.Time) ([]usageRow, error) {
+	statuses, err := quota.Current(tx, s.cred(), now)
+	if err != nil {
+		return nil, err
+	}
+	if len(statuses) == 0 {
+		return periodRows(tx, s, quota.Month, now)
+	}
+	rows := make([]usageRow, 0, len(statuses))
+	for _, st := range statuses {
+		rows = append(rows, rowFromStatus(s, st, now))
+	}
+	return rows, nil
+}
+
+// periodRows is s in the period of length p that contains at: its limit
+// of that period (as the limit stands now), or its bare count for a day or
+// a month, which are counted for every credential. A credential with no
+// limit of a period shorter than a day has no row for it.
+func periodRows(tx *vault.Tx, s subject, p quota.Period, at time.Time) ([]usageRow, error) {
+	limits, err := quota.LimitsOf(s.cred())
+	if err != nil {
+		return nil, err
+	}
+	count, err := tx.Usage(s.cred().ID, p.Key(at))
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range limits {
+		if l.Period != p {
+			continue
+		}
+		usage := quota.Usage{Used: map[quota.Period]int64{p: count.Used}, Extra: map[quota.Period]int64{p: count.Extra}}
+		statuses, err := quota.Statuses([]quota.Limit{l}, usage, at)
+		if err != nil {
+			return nil, err
+		}
+		return []usageRow{rowFromStatus(s, statuses[0], at)}, nil
+	}
+	if p < quota.Day {
+		return nil, nil
+	}
+	r := newRow(s, p, at)
+	r.Used = count.Used
+	return []usageRow{r}, nil
+}
+
+type usageShowOptions struct {
+	period  string
+	history bool
+}
+
+func newUsageShowCmd(a *app) *cobra.Command {
+	var o usageShowOptions
+	cmd := &cobra.Command{
+		Use:   "show [ID|NAME]",
+		Short: "Show used, limit, remaining and reset time per credential",
+		Long: `Show how much of its limits each key and client has used in the current
+period, or one credential's with ID|NAME: one line per limit, with a bar
+for the share used. A credential without a limit shows its use this month.
+
+--period names a past (or current) period as 2026-11 for a month or
+2026-11-22 for a day (or 2026-11-22T21, an hour, and so on), and shows
+every credential's use in it, against the limit as it stands now.
+
+--history adds a bar per day of the month (the month of --period, or this
+one) with the number of uses that day.
+
+-o json prints an array of objects with credential, name, kind, period
+(month, day, ...), period_key (2026-11), used, limit, extra, remaining and
+resets_at; limit and remaining are null for a credential without a limit.
+With --history it prints, per credential, the days of the month instead.
+
+EXIT CODES
+  0  shown;  1  the vault could not be read, or no such credential;
+  2  bad usage, such as a malformed --period.`,
+		Example: `  keymint usage show
+  keymint usage show erp --history
+  keymint usage show --period 2026-11 -o json`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: a.completeSubjects(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref := ""
+			if len(args) == 1 {
+				ref = args[0]
+			}
+			return a.runUsageShow(ref, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.period, "period", "", "a period to show instead of the current one: 2026-11 (a month), 2026-11-22 (a day), ...")
+	cmd.Flags().BoolVar(&o.history, "history", false, "add the uses of each day of the month, as bars")
+	return cmd
+}
+
+// subjectHistory is one credential's per-day use over a month.
+type subjectHistory struct {
+	subject subject
+	month   time.Time
+	days    []quota.DayUse
+}
+
+func (a *app) runUsageShow(ref string, o usageShowOptions) error {
+	var (
+		period    quota.Period
+		at        time.Time
+		hasPeriod = o.period != ""
+	)
+	if hasPeriod {
+		var err error
+		if period, at, err = quota.ParsePeriodKey(o.period); err != nil {
+			return usageError{fmt.Errorf("invalid --%w", err)}
+		}
+	}
+	var rows []usageRow
+	var histories []subjectHistory
+	var now time.Time
+	err := a.view(func(tx *vault.Tx) error {
+		now = tx.Now()
+		if !hasPeriod {
+			at = now
+		}
+		subjects, err := allSubjects(tx)
+		if ref != "" {
+			var s subject
+			s, err = findSubject(tx, ref)
+			subjects = []subject{s}
+		}
+		if err != nil {
+			return err
+		}
+		for _, s := range subjects {
+			var rs []usageRow
+			if hasPeriod {
+				rs, err = periodRows(tx, s, period, at)
+			} else {
+				rs, err = currentRows(tx, s, now)
+			}
+			if err != nil {
+				return err
+			}
+			rows = append(rows, rs...)
+			if o.history {
+				h, err := monthHistory(tx, s, at, now)
+				if err != nil {
+					return err
+				}
+				histories = append(histories, h)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if o.history {
+		if a.json() {
+			return a.writeJSON(historyJSON(histories))
+		}
+		if err := writeUsageTable(a.io.Out, rows, now, hasPeriod); err != nil {
+			return err
+		}
+		for _, h := range histories {
+			fmt.Fprintln(a.io.Out)
+			writeHistory(a.io.Out, h)
+		}
+		return nil
+	}
+	if a.json() {
+		if rows == nil {
+			rows = []usageRow{}
+		}
+		return a.writeJSON(rows)
+	}
+	return writeUsageTable(a.io.Out, rows, now, hasPeriod)
+}
+
+// monthHistory reads s's per-day use in the month containing at, up to
+// today for the current month.
+func monthHistory(tx *vault.Tx, s subject, at, now time.Time) (subjectHistory, error) {
+	first := quota.Month.Start(at)
+	last := quota.Month.End(at).AddDate(0, 0, -1)
+	if today := quota.Day.Start(now); today.Before(last) {
+		last = today
+	}
+	days, err := quota.History(tx, s.cred().ID, first, last)
+	return subjectHistory{subject: s, month: first, days: days}, err
+}
+
+type dayJSON struct {
+	Day  string `json:"day"`
+	Used int64  `json:"used"`
+}
+
+type historyOut struct {
+	Credential string    `json:"credential"`
+	Name       string    `json:"name"`
+	Kind       string    `json:"kind"`
+	Month      string    `json:"month"`
+	Used       int64     `json:"used"`
+	Days       []dayJSON `json:"days"`
+}
+
+func historyJSON(hs []subjectHistory) []historyOut {
+	out := make([]historyOut, 0, len(hs))
+	for _, h := range hs {
+		c := h.subject.cred()
+		o := historyOut{Credential: c.ID, Name: c.Name, Kind: string(h.subject.kind()), Month: quota.Month.Key(h.month), Days: []dayJSON{}}
+		for _, d := range h.days {
+			o.Days = append(o.Days, dayJSON{Day: quota.Day.Key(d.Day), Used: d.Used})
+			o.Used += d.Used
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// writeUsageTable prints rows for people. The PERIOD column names the
+// period ("month") for the current one, or its key ("2026-11") for one
+// asked for with --period.
+func writeUsageTable(w io.Writer, rows []usageRow, now time.Time, byKey bool) error {
+	t := newTable(w, "NAME", "KIND", "PERIOD", "USED", "LIMIT", "REMAINING", "RESETS", "SHARE")
+	for _, r := range rows {
+		period := r.Period
+		if byKey {
+			period = r.PeriodKey
+		}
+		limit, remaining, share := "none", "", ""
+		if r.Limit != nil {
+			limit = strconv.FormatInt(*r.Limit, 10)
+			if r.Extra > 0 {
+				limit = fmt.Sprintf("%d+%d", *r.Limit-r.Extra, r.Extra)
+			}
+			remaining = strconv.FormatInt(*r.Remaining, 10)
+			share = shareBar(r.Used, *r.Limit, 10)
+		}
+		resets := r.ResetsAt
+		t.row(r.Name, r.Kind, period, strconv.FormatInt(r.Used, 10), limit, remaining, relTime(&resets, now, ""), share)
+	}
+	return t.flush()
+}
+
+// shareBar draws the share of limit used as width cells and a percentage,
+// as in "█████░░░░░ 52%". A share over 100% (a limit lowered mid-period)
+// fills the bar and says so.
+func shareBar(used, limit int64, width int) string {
+	if limit <= 0 {
+		return ""
+	}
+	share := float64(used) / float64(limit)
+	filled := int(math.Round(min(share, 1) * float64(width)))
+	if used > 0 && filled == 0 {
+		filled = 1 // any use at all shows
+	}
+	if used < limit && filled == width {
+		filled = width - 1 // and a use left shows too
+	}
+	return strings.Repeat("█", filled) + strings.Repeat("░", width-filled) + fmt.Sprintf(" %d%%", int(math.Floor(share*100)))
+}
+
+// histWidth is the width, in cells, of the longest day's bar.
+const histWidth = 40
+
+// eighths are the partial blocks that end a bar, from 1/8 to 7/8 of a cell.
+var eighths = []string{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}
+
+// writeHistory draws one credential's uses per day as horizontal bars,
+// scaled to the busiest day, each followed by its count so that the chart
+// reads the same in a pipe as on a terminal.
+func writeHistory(w io.Writer, h subjectHistory) {
+	c := h.subject.cred()
+	var total, most int64
+	for _, d := range h.days {
+		total += d.Used
+		most = max(most, d.Used)
+	}
+	fmt.Fprintf(w, "%s (%s), %s: %s, at most %d a day\n", c.Name, h.subject.kind(), quota.Month.Key(h.month), countOf(total, "use"), most)
+	for _, d := range h.days {
+		bar := ""
+		if most > 0 && d.Used > 0 {
+			n := max(int(d.Used*histWidth*8/most), 1)
+			bar = strings.Repeat("█", n/8) + eighths[n%8]
+		}
+		fmt.Fprintf(w, "%s %s  %-*s %d\n", quota.Day.Key(d.Day), d.Day.Format("Mon"), histWidth, bar, d.Used)
+	}
+}
+
+func newUsageLimitCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "limit ID|NAME LIMIT...|none",
+		Short: "Set or lift the limits of a key or client",
+		Long: `Replace the limits of a key or client with LIMIT...: each a count per
+period, as in 8000/month or 10/second (periods: second, minute, hour, day,
+month; one limit per period). "none" lifts every limit.
+
+Uses already counted in the current period count against a new limit: a
+limit of 8000/month set mid-month counts the uses made since the first.
+
+EXIT CODES
+  0  set;  1  no such credential, or the vault could not be written;
+  2  a malformed limit, such as 0/month, 10/fortnight or -5/day.`,
+		Example: `  keymint usage limit erp 8000/month
+  keymint usage limit partner-x 10/second 8000/month
+  keymint usage limit erp none`,
+		Args:              requireArgs(2, "ID|NAME and a limit such as 8000/month, or none"),
+		ValidArgsFunction: a.completeSubjects(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			limits, err := parseLimitArgs(args[1:])
+			if err != nil {
+				return err
+			}
+			return a.runUsageLimit(args[0], limits)
+		},
+	}
+	cmd.SetFlagErrorFunc(negativeArgError(func(arg string) error {
+		_, err := parseLimitArgs([]string{arg})
+		return err
+	}))
+	return cmd
+}
+
+// parseLimitArgs reads the limits of `usage limit`: limits, or "none"
+// alone, which gives no limits.
+func parseLimitArgs(args []string) ([]quota.Limit, error) {
+	if slices.ContainsFunc(args, quota.IsNone) {
+		if len(args) > 1 {
+			return nil, usagef(`"none" lifts every limit; give it alone, or give limits without it`)
+		}
+		return nil, nil
+	}
+	limits, err := quota.ParseLimits(args)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return limits, nil
+}
+
+// parseLimitFlags reads a repeated --limit flag of key new and client new.
+func parseLimitFlags(values []string) ([]vault.Limit, error) {
+	for _, v := range values {
+		if quota.IsNone(v) {
+			return nil, usagef(`--limit none: a new credential has no limit unless given one; leave --limit out`)
+		}
+	}
+	limits, err := quota.ParseLimits(values)
+	if err != nil {
+		return nil, usagef("--%w", err)
+	}
+	return quota.StoredLimits(limits), nil
+}
+
+func (a *app) runUsageLimit(ref string, limits []quota.Limit) error {
+	var s subject
+	var rows []usageRow
+	var now time.Time
+	err := a.update(func(tx *vault.Tx) (err error) {
+		if s, err = findSubject(tx, ref); err != nil {
+			return err
+		}
+		s.cred().Limits = quota.StoredLimits(limits)
+		if err := s.save(tx); err != nil {
+			return err
+		}
+		now = tx.Now()
+		rows, err = currentRows(tx, s, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return a.writeJSON(rows)
+	}
+	c := s.cred()
+	if len(limits) == 0 {
+		fmt.Fprintf(a.io.Out, "%s %s (%s) has no limit now\n", s.kind(), c.Name, c.ID)
+		return nil
+	}
+	var ls []string
+	for _, l := range limits {
+		ls = append(ls, l.String())
+	}
+	fmt.Fprintf(a.io.Out, "%s %s (%s) is limited to %s\n", s.kind(), c.Name, c.ID, strings.Join(ls, " and "))
+	return writeUsageTable(a.io.Out, rows, now, false)
+}
+
+func newUsageTopUpCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "top-up ID|NAME N",
+		Short: "Add N extra uses to the current period of a credential's limit",
+		Long: `Add N extra uses to the current period of the longest limit of a key or
+client, as an add-on pack does: with 8000/month, "top-up erp 8000" allows
+16000 uses this month, and 8000 again from the next. A credential without a
+limit has nothing to top up.
+
+EXIT CODES
+  0  added;  1  no such credential, it has no limit, or the vault could not
+  be written;  2  N is not a positive whole number.`,
+		Example:           `  keymint usage top-up erp 8000`,
+		Args:              exactArgs(2, "ID|NAME and a number of uses"),
+		ValidArgsFunction: a.completeSubjects(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := parseTopUp(args[1])
+			if err != nil {
+				return err
+			}
+			return a.runUsageTopUp(args[0], n)
+		},
+	}
+	cmd.SetFlagErrorFunc(negativeArgError(func(arg string) error {
+		_, err := parseTopUp(arg)
+		return err
+	}))
+	return cmd
+}
+
+// parseTopUp reads N: digits only, positive, within an int64.
+func parseTopUp(s string) (int64, error) {
+	bad := usagef("invalid number of uses %q: give a positive whole number, as in 8000", s)
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, bad
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, bad
+	}
+	return n, nil
+}
+
+func (a *app) runUsageTopUp(ref string, n int64) error {
+	var s subject
+	var st quota.Status
+	var now time.Time
+	err := a.update(func(tx *vault.Tx) (err error) {
+		if s, err = findSubject(tx, ref); err != nil {
+			return err
+		}
+		now = tx.Now()
+		st, err = quota.TopUp(tx, s.cred(), n, now)
+		return err
+	})
+	switch {
+	case errors.Is(err, quota.ErrNoLimit):
+		return fmt.Errorf("%s %s has no limit to top up; set one first, as in `keymint usage limit %s 8000/month`", s.kind(), s.cred().Name, s.cred().Name)
+	case errors.Is(err, vault.ErrUsageOverflow):
+		return fmt.Errorf("a top-up of %d would take %s past the largest count keymint keeps; lift the limit instead (`keymint usage limit %s none`)", n, s.cred().Name, s.cred().Name)
+	case err != nil:
+		return err
+	}
+	row := rowFromStatus(s, st, now)
+	if a.json() {
+		return a.writeJSON(row)
+	}
+	fmt.Fprintf(a.io.Out, "added %s to %s for %s: %d in all, %d remaining, resets %s\n",
+		countOf(n, "use"), s.cred().Name, row.PeriodKey, st.Limit, st.Remaining, relTime(&st.ResetsAt, now, ""))
+	return nil
+}
+
+// negativeArgError replaces the error pflag gives for an argument that
+// starts with a dash and a digit, such as -5/day, which it takes for a
+// cluster of short flags ("unknown shorthand flag: '5' in -5/day"), with
+// the error parse gives for that argument. Other flag errors pass as they
+// are, as usage errors.
+func negativeArgError(parse func(arg string) error) func(*cobra.Command, error) error {
+	return func(_ *cobra.Command, err error) error {
+		msg := err.Error()
+		if i := strings.LastIndex(msg, " in -"); i >= 0 {
+			arg := msg[i+len(" in "):]
+			if len(arg) > 1 && arg[1] >= '0' && arg[1] <= '9' {
+				if perr := parse(arg); perr != nil {
+					return perr
+				}
+			}
+		}
+		return usageError{err}
+	}
+}
+
+// completeSubjects completes the first argument with the names of keys
+// and clients.
+func (a *app) completeSubjects() cobra.CompletionFunc {
+	keys, clients := a.completeNames(vault.KindKey), a.completeNames(vault.KindClient)
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		k, _ := keys(cmd, args, toComplete)
+		c, _ := clients(cmd, args, toComplete)
+		return append(k, c...), cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// useDenied is the error of a use refused because a limit is exhausted:
+// what ran out, and when it comes back.
+func useDenied(c *vault.Credential, blocking quota.Status, now time.Time) error {
+	return fmt.Errorf("over quota: %s has used %d of %s %s; resets %s (%s)",
+		c.Name, blocking.Used, countOf(blocking.Limit, "use"), thisPeriod(blocking.Period), relTime(&blocking.ResetsAt, now, ""),
+		blocking.ResetsAt.UTC().Format(time.RFC3339))
+}
+
+// consumeUse counts one use of c inside the caller's write transaction, and
+// fails with useDenied when a limit is exhausted, which rolls the
+// transaction back.
+func consumeUse(tx *vault.Tx, c *vault.Credential) (quota.Decision, error) {
+	d, err := quota.Consume(tx, c, tx.Now())
+	if err != nil {
+		return d, err
+	}
+	if !d.Allowed {
+		return d, useDenied(c, d.Status, tx.Now())
+	}
+	return d, nil
+}
+
+// thisPeriod names the current period of length p: "today", "this month".
+func thisPeriod(p quota.Period) string {
+	if p == quota.Day {
+		return "today"
+	}
+	return "this " + p.String()
+}
+
+// countOf is n and a unit, in the plural unless n is 1: "1 use", "8000 uses".
+func countOf(n int64, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.FormatInt(n, 10) + " " + unit + "s"
+}
+
+// usageSummary is a credential's use for `key show` and `client show`:
+// "52 of 100 this month, 3 of 10 this second", or the month's count.
+func usageSummary(tx *vault.Tx, c *vault.Credential, now time.Time) (string, error) {
+	statuses, err := quota.Current(tx, c, now)
+	if err != nil {
+		return "", err
+	}
+	if len(statuses) == 0 {
+		n, err := tx.Usage(c.ID, quota.Month.Key(now))
+		if err != nil {
+			return "", err
+		}
+		return countOf(n.Used, "use") + " this month, no limit", nil
+	}
+	var parts []string
+	for i := len(statuses) - 1; i >= 0; i-- {
+		st := statuses[i]
+		parts = append(parts, fmt.Sprintf("%d of %s %s", st.Used, countOf(st.Limit, "use"), thisPeriod(st.Period)))
+	}
+	return strings.Join(parts, ", "), nil
+}

@@ -1,0 +1,397 @@
+package issuer
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keymint/keymint/vault"
+)
+
+// Defaults of [ServerOptions].
+const (
+	DefaultReloadInterval = 500 * time.Millisecond
+	DefaultFlushInterval  = time.Second
+	DefaultMaxBodyBytes   = 64 << 10
+)
+
+// ServerOptions configure a [Server].
+type ServerOptions struct {
+	// Vault is where clients, signing keys and revocations come from. The
+	// server keeps no transaction and no file open between its reads.
+	Vault *vault.Vault
+	// Issuer is the issuer identifier: an absolute http or https URL without
+	// query or fragment. A trailing slash is dropped. Endpoints are published
+	// as Issuer + "/token" and so on, while the handler serves them at the
+	// root, so an issuer with a path needs a proxy that strips the path.
+	Issuer string
+	// Logger receives one line per request and the server's own events. It
+	// never receives a secret, an Authorization header or a token. Nil
+	// discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ReloadInterval is how often the vault's generation is polled; a change
+	// made by another process is served after at most this long plus one
+	// reload. Zero means [DefaultReloadInterval].
+	ReloadInterval time.Duration
+	// FlushInterval is how often clients' last_used_at is written back, in
+	// one transaction for every client used since the last write. Zero means
+	// [DefaultFlushInterval].
+	FlushInterval time.Duration
+	// MaxBodyBytes caps a request body. Zero means [DefaultMaxBodyBytes].
+	MaxBodyBytes int64
+}
+
+// Server is keymint's OAuth 2.0 authorization server for the
+// client_credentials grant: the token, discovery, JWKS, introspection,
+// revocation and health endpoints. It is an [http.Handler].
+//
+// It serves from an in-memory snapshot of the vault (clients, the active
+// signing key, the published key set, revoked token ids), read in one
+// transaction. [Server.Run] keeps the snapshot fresh and writes usage back;
+// without Run the server still answers, from the snapshot taken by
+// [NewServer].
+type Server struct {
+	v              *vault.Vault
+	issuer         string
+	log            *slog.Logger
+	clock          func() time.Time
+	reloadInterval time.Duration
+	flushInterval  time.Duration
+	maxBody        int64
+	endpoints      endpoints
+	mux            *http.ServeMux
+	throttle       *throttle
+	// decoy is compared with a secret given for an unknown client_id, so
+	// that such a request costs what a wrong secret does.
+	decoy vault.Credential
+
+	snap atomic.Pointer[snapshot]
+	// ioMu serialises the server's own vault transactions (reload, usage
+	// flush, revocation) so that a snapshot swap never loses a change the
+	// server made itself.
+	ioMu sync.Mutex
+	// lastPollErr is the last polling error logged, so that a vault that
+	// stays unreadable is reported once rather than twice a second.
+	lastPollErr string
+
+	usedMu sync.Mutex
+	used   map[string]struct{} // client ids used since the last flush
+}
+
+type endpoints struct {
+	token, jwks, introspect, revoke string
+}
+
+// snapshot is what the server knows of the vault at one generation. It is
+// never modified once published; changes make a new one.
+type snapshot struct {
+	generation uint64
+	clients    map[string]*vault.Client // by client_id
+	signer     *Signer
+	keys       *KeySet
+	revoked    map[string]time.Time // jti -> the token's expiry
+	// staleAt is when the published key set changes without a vault write:
+	// the end of a retired key's publication. Zero means never.
+	staleAt time.Time
+	// Responses that depend only on the snapshot, encoded once.
+	jwks, oauthMetadata, oidcMetadata []byte
+}
+
+// NewServer reads the vault and returns a server ready to serve. It fails if
+// the issuer URL is not usable or the vault has no active signing key.
+func NewServer(opts ServerOptions) (*Server, error) {
+	if opts.Vault == nil {
+		return nil, errors.New("new server: no vault")
+	}
+	iss, err := checkIssuer(opts.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s := &Server{
+		v:              opts.Vault,
+		issuer:         iss,
+		log:            opts.Logger,
+		clock:          opts.Now,
+		reloadInterval: opts.ReloadInterval,
+		flushInterval:  opts.FlushInterval,
+		maxBody:        opts.MaxBodyBytes,
+		endpoints: endpoints{
+			token:      iss + "/token",
+			jwks:       iss + "/jwks.json",
+			introspect: iss + "/introspect",
+			revoke:     iss + "/revoke",
+		},
+		throttle: newThrottle(defaultThrottle),
+		used:     map[string]struct{}{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.reloadInterval <= 0 {
+		s.reloadInterval = DefaultReloadInterval
+	}
+	if s.flushInterval <= 0 {
+		s.flushInterval = DefaultFlushInterval
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	decoy := make([]byte, 32)
+	_, _ = rand.Read(decoy) // crypto/rand.Read never fails
+	s.decoy.Secrets = []vault.SecretHash{{MAC: decoy}}
+
+	snap, err := s.load()
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s.snap.Store(snap)
+	s.routes()
+	return s, nil
+}
+
+// checkIssuer validates an issuer identifier (RFC 8414 §2) and drops a
+// trailing slash, so that endpoint URLs join cleanly.
+func checkIssuer(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return "", fmt.Errorf("issuer %q is not an absolute http or https URL", s)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#") {
+		return "", fmt.Errorf("issuer %q must not have a query or fragment (RFC 8414)", s)
+	}
+	return strings.TrimRight(s, "/"), nil
+}
+
+// Issuer returns the issuer identifier the server mints tokens under.
+func (s *Server) Issuer() string { return s.issuer }
+
+func (s *Server) now() time.Time { return s.clock().UTC() }
+
+func (s *Server) current() *snapshot { return s.snap.Load() }
+
+// load reads a snapshot in one read transaction.
+func (s *Server) load() (*snapshot, error) {
+	var (
+		gen     uint64
+		clients []*vault.Client
+		keys    []*vault.SigningKey
+		revs    []vault.Revocation
+	)
+	err := s.v.View(func(tx *vault.Tx) error {
+		gen = tx.Generation()
+		var err error
+		if clients, err = tx.Clients(); err != nil {
+			return err
+		}
+		if keys, err = tx.SigningKeys(); err != nil {
+			return err
+		}
+		revs, err = tx.Revocations()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read vault: %w", err)
+	}
+	now := s.now()
+	signer, err := ActiveSigner(keys)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := PublishedKeySet(keys, now)
+	if err != nil {
+		return nil, err
+	}
+	snap := &snapshot{
+		generation: gen,
+		clients:    make(map[string]*vault.Client, len(clients)),
+		signer:     signer,
+		keys:       ks,
+		revoked:    make(map[string]time.Time, len(revs)),
+	}
+	for _, c := range clients {
+		snap.clients[c.ID] = c
+	}
+	for _, r := range revs {
+		snap.revoked[r.JTI] = r.ExpiresAt
+	}
+	for _, k := range keys {
+		if !k.Active() && k.Published(now) && k.PublishUntil != nil {
+			if snap.staleAt.IsZero() || k.PublishUntil.Before(snap.staleAt) {
+				snap.staleAt = *k.PublishUntil
+			}
+		}
+	}
+	if err := s.encodeDocuments(snap); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// Reload reads the vault now and serves what it holds. [Server.Run] calls
+// it whenever the vault's generation changes.
+func (s *Server) Reload() error {
+	s.ioMu.Lock()
+	defer s.ioMu.Unlock()
+	return s.reloadLocked()
+}
+
+func (s *Server) reloadLocked() error {
+	snap, err := s.load()
+	if err != nil {
+		return err
+	}
+	old := s.snap.Swap(snap)
+	s.log.Debug("reloaded vault", "generation", snap.generation, "clients", len(snap.clients),
+		"previous_generation", old.generation)
+	return nil
+}
+
+// poll reloads if the vault changed or the key set's publication window
+// moved on. Errors are logged once until they change or clear: the server
+// keeps serving its last snapshot meanwhile.
+func (s *Server) poll() {
+	gen, err := s.v.Generation()
+	if err == nil {
+		s.ioMu.Lock()
+		cur := s.current()
+		if gen != cur.generation || (!cur.staleAt.IsZero() && !s.now().Before(cur.staleAt)) {
+			err = s.reloadLocked()
+		}
+		s.ioMu.Unlock()
+	}
+	switch {
+	case err != nil && err.Error() != s.lastPollErr:
+		s.log.Error("cannot read the vault; serving what was read before", "err", err)
+		s.lastPollErr = err.Error()
+	case err == nil && s.lastPollErr != "":
+		s.log.Info("vault readable again")
+		s.lastPollErr = ""
+	}
+}
+
+// applyLocked publishes the snapshot with change applied, after the server
+// itself committed a transaction that began at generation begin. If that
+// transaction wrote (so committed begin+1) and the snapshot was at begin, the
+// snapshot moves to begin+1, so that the next poll does not reload for the
+// server's own write; otherwise someone else wrote in between and the poll
+// reloads anyway. Callers hold ioMu.
+func (s *Server) applyLocked(begin uint64, wrote bool, change func(*snapshot)) {
+	cur := s.current()
+	next := *cur
+	if change != nil {
+		change(&next)
+	}
+	if wrote && cur.generation == begin {
+		next.generation = begin + 1
+	}
+	s.snap.Store(&next)
+}
+
+// markUsed notes a client's use for the next group commit of last_used_at.
+func (s *Server) markUsed(clientID string) {
+	s.usedMu.Lock()
+	s.used[clientID] = struct{}{}
+	s.usedMu.Unlock()
+}
+
+// Flush writes last_used_at for every client used since the last flush, in
+// one transaction. On failure the uses are kept for the next attempt.
+func (s *Server) Flush() error {
+	s.usedMu.Lock()
+	ids := s.used
+	s.used = map[string]struct{}{}
+	s.usedMu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	s.ioMu.Lock()
+	defer s.ioMu.Unlock()
+	var begin uint64
+	var wrote bool
+	err := s.v.Update(func(tx *vault.Tx) error {
+		begin, wrote = tx.Generation(), false
+		for id := range ids {
+			err := tx.TouchClient(id)
+			if errors.Is(err, vault.ErrNotFound) {
+				continue // removed meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			wrote = true
+		}
+		return nil
+	})
+	if err != nil {
+		s.usedMu.Lock()
+		maps.Copy(s.used, ids)
+		s.usedMu.Unlock()
+		return fmt.Errorf("record last use of %d client(s): %w", len(ids), err)
+	}
+	s.applyLocked(begin, wrote, nil)
+	return nil
+}
+
+// Run keeps the server's snapshot in step with the vault, polling its
+// generation every ReloadInterval, and writes last_used_at every
+// FlushInterval, until ctx is done. It then writes the last uses and
+// returns the error of that final write, if any. Stop the HTTP server
+// before cancelling ctx, so that no use comes after the final write.
+func (s *Server) Run(ctx context.Context) error {
+	reload := time.NewTicker(s.reloadInterval)
+	defer reload.Stop()
+	flush := time.NewTicker(s.flushInterval)
+	defer flush.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return s.Flush()
+		case <-reload.C:
+			s.poll()
+		case <-flush.C:
+			if err := s.Flush(); err != nil {
+				s.log.Warn("cannot write last_used_at; will retry", "err", err)
+			}
+		}
+	}
+}
+
+// revoke records a revocation in the vault and at once in the snapshot.
+func (s *Server) revoke(r vault.Revocation) error {
+	s.ioMu.Lock()
+	defer s.ioMu.Unlock()
+	var begin uint64
+	var wrote bool
+	err := s.v.Update(func(tx *vault.Tx) error {
+		begin, wrote = tx.Generation(), false
+		already, err := tx.Revoked(r.JTI)
+		if err != nil || already {
+			return err
+		}
+		wrote = true
+		return tx.Revoke(r)
+	})
+	if err != nil {
+		return err
+	}
+	add := func(next *snapshot) {
+		next.revoked = maps.Clone(next.revoked)
+		next.revoked[r.JTI] = r.ExpiresAt
+	}
+	s.applyLocked(begin, wrote, add)
+	return nil
+}

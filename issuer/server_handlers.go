@@ -1,0 +1,468 @@
+package issuer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keymint/keymint/vault"
+)
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", s.handleToken)
+	mux.HandleFunc("POST /introspect", s.handleIntrospect)
+	mux.HandleFunc("POST /revoke", s.handleRevoke)
+	mux.HandleFunc("GET /jwks.json", s.handleJWKS)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleMetadata)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.mux = mux
+}
+
+var knownPaths = map[string]bool{
+	"/token": true, "/introspect": true, "/revoke": true, "/jwks.json": true,
+	"/.well-known/oauth-authorization-server": true, "/.well-known/openid-configuration": true, "/healthz": true,
+}
+
+// requestLog collects what the log line of a request says beyond method,
+// path and status. Handlers fill it; only values safe to log go in: never
+// a secret, an Authorization header or a token.
+type requestLog struct {
+	clientID string // a client that exists, never an unchecked value
+	code     string // the OAuth error code sent
+	cause    error  // why, for the operator
+	jti      string // a token's id, which is not the token
+}
+
+type requestLogKey struct{}
+
+func logOf(r *http.Request) *requestLog {
+	if l, ok := r.Context().Value(requestLogKey{}).(*requestLog); ok {
+		return l
+	}
+	return &requestLog{}
+}
+
+// statusRecorder remembers the status of a response, for the log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP serves the endpoints and logs one line per request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// The cap is set here, on the server's own ResponseWriter, so that
+	// net/http closes the connection of a client that sends too much.
+	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+	info := &requestLog{}
+	r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, info))
+	rec := &statusRecorder{ResponseWriter: w}
+	s.mux.ServeHTTP(rec, r)
+
+	// The route, never the raw path or query, which a confused client may
+	// have put a secret or a token in.
+	path := r.Pattern
+	if path == "" {
+		path = "(no route)"
+		if knownPaths[r.URL.Path] {
+			path = r.URL.Path // a known path with another method: 405
+		}
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", path),
+		slog.Int("status", rec.status),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("remote", addrKey(r.RemoteAddr)),
+	}
+	if info.clientID != "" {
+		attrs = append(attrs, slog.String("client_id", info.clientID))
+	}
+	if info.jti != "" {
+		attrs = append(attrs, slog.String("jti", info.jti))
+	}
+	if info.code != "" {
+		attrs = append(attrs, slog.String("error", info.code))
+	}
+	if info.cause != nil {
+		attrs = append(attrs, slog.String("cause", info.cause.Error()))
+	}
+	level := slog.LevelInfo
+	switch {
+	case rec.status >= 500:
+		level = slog.LevelError
+	case r.Pattern == "GET /healthz":
+		level = slog.LevelDebug
+	}
+	s.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// fail sends an error response and notes it for the log.
+func fail(w http.ResponseWriter, r *http.Request, e *oauthError) {
+	info := logOf(r)
+	info.code, info.cause = e.code, e.cause
+	if e.cause == nil {
+		info.cause = errors.New(e.description)
+	}
+	writeError(w, e)
+}
+
+// authenticate checks the request's client credentials against the
+// snapshot, in constant time, and applies the failed-authentication
+// throttle.
+func (s *Server) authenticate(r *http.Request, form map[string][]string) (*vault.Client, *snapshot, *oauthError) {
+	cred, e := clientCredentials(r.Header, form)
+	if e != nil {
+		return nil, nil, e
+	}
+	snap := s.current()
+	now := s.now()
+	addr := addrKey(r.RemoteAddr)
+	c, known := snap.clients[cred.clientID]
+	if wait, ok := s.throttle.allow(addr, cred.clientID, known, now); !ok {
+		return nil, nil, &oauthError{
+			status:      http.StatusTooManyRequests,
+			code:        errTemporarily,
+			description: "too many failed client authentications; retry later",
+			retryAfter:  int(math.Ceil(max(wait.Seconds(), 1))),
+			cause:       errors.New("failed-authentication throttle"),
+		}
+	}
+	mac := s.v.MAC(cred.secret)
+	if !known {
+		vault.SecretMatches(&s.decoy, mac, now) // the same work as a wrong secret
+		s.throttle.failed(addr, cred.clientID, false, now)
+		return nil, nil, clientAuthFailed(errUnknownClient)
+	}
+	if !vault.SecretMatches(&c.Credential, mac, now) {
+		s.throttle.failed(addr, c.ID, true, now)
+		logOf(r).clientID = c.ID
+		return nil, nil, clientAuthFailed(errWrongSecret)
+	}
+	logOf(r).clientID = c.ID
+	if c.Expired(now) {
+		return nil, nil, clientAuthFailed(errClientExpired)
+	}
+	s.throttle.succeeded(addr, c.ID, now)
+	return c, snap, nil
+}
+
+// handleToken is the token endpoint (RFC 6749 §4.4, §5) for the
+// client_credentials grant.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	form, e := readForm(r, s.maxBody)
+	if e == nil {
+		e = checkSingle(form, "grant_type", "scope", "client_id", "client_secret")
+	}
+	if e != nil {
+		fail(w, r, e)
+		return
+	}
+	grant := form.Get("grant_type")
+	if grant == "" {
+		fail(w, r, badRequest("missing grant_type"))
+		return
+	}
+	c, snap, e := s.authenticate(r, form)
+	if e != nil {
+		fail(w, r, e)
+		return
+	}
+	if grant != GrantClientCredentials {
+		// The value is not echoed: error descriptions are restricted to
+		// a safe character set (RFC 6749 §5.2).
+		fail(w, r, &oauthError{status: http.StatusBadRequest, code: errUnsupportedGrantType,
+			description: "only the client_credentials grant is supported"})
+		return
+	}
+	scope, e := scopeParam(form.Get("scope"))
+	if e == nil {
+		var audience []string
+		if audience, e = audienceParams(form); e == nil {
+			e = s.mint(w, r, c, snap, TokenRequest{Scope: scope, Audience: audience})
+		}
+	}
+	if e != nil {
+		fail(w, r, e)
+	}
+}
+
+// mint checks req against what c allows and writes the token response.
+func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, snap *snapshot, req TokenRequest) *oauthError {
+	now := s.now()
+	claims, err := ClaimsFor(c, req, s.issuer, now)
+	// ClaimsFor's errors quote the requested scope or audience, which is
+	// the caller's input and may be anything, a pasted secret included: the
+	// log gets a cause without it.
+	switch {
+	case errors.Is(err, ErrUnauthorizedClient):
+		return &oauthError{status: http.StatusBadRequest, code: errUnauthorizedClient,
+			description: "this client may not use the client_credentials grant", cause: ErrUnauthorizedClient}
+	case errors.Is(err, ErrInvalidScope):
+		return &oauthError{status: http.StatusBadRequest, code: errInvalidScope,
+			description: "the requested scope is not allowed for this client", cause: ErrInvalidScope}
+	case errors.Is(err, ErrClientExpired):
+		return clientAuthFailed(errClientExpired)
+	case errors.Is(err, ErrInvalidRequest):
+		// With no TTL requested, only the audience can be refused.
+		return &oauthError{status: http.StatusBadRequest, code: errInvalidTarget,
+			description: "the requested audience is not allowed for this client",
+			cause:       errors.New("requested audience is not among the client's")}
+	case err != nil:
+		return &oauthError{status: http.StatusInternalServerError, code: errServerError,
+			description: "cannot issue a token now", cause: err}
+	}
+	resp, err := Mint(snap.signer, claims, now)
+	if err != nil {
+		return &oauthError{status: http.StatusInternalServerError, code: errServerError,
+			description: "cannot issue a token now", cause: err}
+	}
+	s.markUsed(c.ID)
+	info := logOf(r)
+	info.jti = claims.ID
+	noStore(w.Header())
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// introspection is an RFC 7662 §2.2 response.
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Aud       any    `json:"aud,omitempty"` // a string when one, else an array
+	Iss       string `json:"iss,omitempty"`
+	JTI       string `json:"jti,omitempty"`
+}
+
+// activeClaims returns a token's claims if it is active: signed by a
+// published key, an access token of this issuer, unexpired, not revoked,
+// and of a client that still exists and has not expired. The error says
+// why not, for the log; it never quotes the token.
+func (s *Server) activeClaims(snap *snapshot, token string, now time.Time) (Claims, error) {
+	claims, err := snap.keys.Verify(token, now)
+	if err != nil {
+		return Claims{}, err
+	}
+	if claims.Issuer != s.issuer {
+		return Claims{}, errors.New("token is of another issuer")
+	}
+	if _, revoked := snap.revoked[claims.ID]; revoked {
+		return Claims{}, errors.New("token was revoked")
+	}
+	c, ok := snap.clients[claims.ClientID]
+	if !ok {
+		return Claims{}, errors.New("token's client no longer exists")
+	}
+	if c.Expired(now) {
+		return Claims{}, errors.New("token's client has expired")
+	}
+	return claims, nil
+}
+
+// handleIntrospect is the introspection endpoint (RFC 7662). Any client may
+// introspect any token, as a resource server that is a client must; a
+// token that is not valid for any reason is just inactive.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	form, e := readForm(r, s.maxBody)
+	if e == nil {
+		e = checkSingle(form, "token", "token_type_hint", "client_id", "client_secret")
+	}
+	if e == nil && form.Get("token") == "" {
+		e = badRequest("missing token")
+	}
+	if e != nil {
+		fail(w, r, e)
+		return
+	}
+	_, snap, e := s.authenticate(r, form)
+	if e != nil {
+		fail(w, r, e)
+		return
+	}
+	noStore(w.Header())
+	claims, err := s.activeClaims(snap, form.Get("token"), s.now())
+	if err != nil {
+		logOf(r).cause = err
+		writeJSON(w, http.StatusOK, introspection{Active: false})
+		return
+	}
+	logOf(r).jti = claims.ID
+	resp := introspection{
+		Active:    true,
+		Scope:     strings.Join(claims.Scope, " "),
+		ClientID:  claims.ClientID,
+		TokenType: "Bearer",
+		Exp:       claims.ExpiresAt.Unix(),
+		Iat:       claims.IssuedAt.Unix(),
+		Sub:       claims.Subject,
+		Iss:       claims.Issuer,
+		JTI:       claims.ID,
+	}
+	if len(claims.Audience) == 1 {
+		resp.Aud = claims.Audience[0]
+	} else {
+		resp.Aud = claims.Audience
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// handleRevoke is the revocation endpoint (RFC 7009). A client revokes its
+// own tokens; a token that is invalid, expired or already revoked needs no
+// revoking, and gets 200 like a revoked one (RFC 7009 §2.2).
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	form, e := readForm(r, s.maxBody)
+	if e == nil {
+		e = checkSingle(form, "token", "token_type_hint", "client_id", "client_secret")
+	}
+	if e == nil && form.Get("token") == "" {
+		e = badRequest("missing token")
+	}
+	if e != nil {
+		fail(w, r, e)
+		return
+	}
+	c, snap, e := s.authenticate(r, form)
+	if e != nil {
+		fail(w, r, e)
+		return
+	}
+	noStore(w.Header())
+	now := s.now()
+	claims, err := snap.keys.Verify(form.Get("token"), now)
+	if err == nil && claims.Issuer != s.issuer {
+		err = errors.New("token is of another issuer")
+	}
+	if err != nil {
+		logOf(r).cause = err
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	logOf(r).jti = claims.ID
+	if claims.ClientID != c.ID {
+		fail(w, r, &oauthError{status: http.StatusBadRequest, code: errUnauthorizedClient,
+			description: "the token was not issued to this client", cause: errors.New("token of another client")})
+		return
+	}
+	if _, done := snap.revoked[claims.ID]; !done {
+		err := s.revoke(vault.Revocation{JTI: claims.ID, ClientID: claims.ClientID, ExpiresAt: claims.ExpiresAt})
+		if err != nil {
+			fail(w, r, &oauthError{status: http.StatusServiceUnavailable, code: errTemporarily,
+				description: "cannot record the revocation now; retry", retryAfter: 1, cause: err})
+			return
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	// Short, so that resource servers see a rotated key soon; they also
+	// refetch on an unknown kid.
+	h.Set("Cache-Control", "public, max-age=60")
+	h.Set("Access-Control-Allow-Origin", "*")
+	writeBody(w, http.StatusOK, "application/json", s.current().jwks)
+}
+
+func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Access-Control-Allow-Origin", "*")
+	doc := s.current().oauthMetadata
+	if r.Pattern == "GET /.well-known/openid-configuration" {
+		doc = s.current().oidcMetadata
+	}
+	writeBody(w, http.StatusOK, "application/json", doc)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// metadata is the authorization server metadata (RFC 8414 §2), which with
+// the OpenID fields is also the OpenID Provider metadata (OpenID Connect
+// Discovery 1.0 §3).
+type metadata struct {
+	Issuer                                    string   `json:"issuer"`
+	TokenEndpoint                             string   `json:"token_endpoint"`
+	JWKSURI                                   string   `json:"jwks_uri"`
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	RevocationEndpoint                        string   `json:"revocation_endpoint"`
+	GrantTypesSupported                       []string `json:"grant_types_supported"`
+	ResponseTypesSupported                    []string `json:"response_types_supported"`
+	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
+
+	// OpenID Connect Discovery only.
+	SubjectTypesSupported            []string `json:"subject_types_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported,omitempty"`
+}
+
+// encodeDocuments renders the JWKS and both metadata documents of snap.
+func (s *Server) encodeDocuments(snap *snapshot) error {
+	jwks, err := json.Marshal(snap.keys.JWKS())
+	if err != nil {
+		return err
+	}
+	authMethods := []string{authBasic, authPost}
+	md := metadata{
+		Issuer:                s.issuer,
+		TokenEndpoint:         s.endpoints.token,
+		JWKSURI:               s.endpoints.jwks,
+		IntrospectionEndpoint: s.endpoints.introspect,
+		RevocationEndpoint:    s.endpoints.revoke,
+		GrantTypesSupported:   []string{GrantClientCredentials},
+		// RFC 8414 requires the member, but response types belong to the
+		// authorization endpoint, which keymint does not have: none.
+		ResponseTypesSupported:                    []string{},
+		TokenEndpointAuthMethodsSupported:         authMethods,
+		IntrospectionEndpointAuthMethodsSupported: authMethods,
+		RevocationEndpointAuthMethodsSupported:    authMethods,
+	}
+	oauthDoc, err := json.Marshal(md)
+	if err != nil {
+		return err
+	}
+	md.SubjectTypesSupported = []string{"public"}
+	// keymint issues no ID tokens; the member is required, and naming the
+	// algorithms of the published keys is what a client can rely on.
+	for _, alg := range snap.keys.algs {
+		md.IDTokenSigningAlgValuesSupported = append(md.IDTokenSigningAlgValuesSupported, string(alg))
+	}
+	oidcDoc, err := json.Marshal(md)
+	if err != nil {
+		return err
+	}
+	snap.jwks, snap.oauthMetadata, snap.oidcMetadata = jwks, oauthDoc, oidcDoc
+	return nil
+}
