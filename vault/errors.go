@@ -19,3 +19,7 @@ var (
 	ErrInvalidName   = errors.New("invalid name")
 	ErrIdentityPerm  = errors.New("identity file is readable by others")
 )
+
+// ErrUsageOverflow means a counter would pass the largest int64. No real
+// use count gets there; a huge top-up can.
+var ErrUsageOverflow = errors.New("usage count would overflow")

@@ -23,8 +23,10 @@ type Tx struct {
 func (tx *Tx) Now() time.Time { return tx.now }
 
 // Generation is the vault's change counter as this transaction began. Every
-// committed change increments it, so a reader holding records in memory can
-// tell cheaply whether they are stale.
+// committed change to a record increments it, so a reader holding records in
+// memory can tell cheaply whether they are stale. Usage counters are the
+// exception: a server reserving quota would otherwise reload its records on
+// every reservation, and it does not cache counters anyway.
 func (tx *Tx) Generation() uint64 { return tx.generation }
 
 // commit bumps the generation when anything changed.

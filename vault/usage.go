@@ -3,7 +3,6 @@ package vault
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -47,9 +46,6 @@ type PeriodCount struct {
 	UsageCount
 }
 
-// ErrUsageOverflow means a counter would pass the largest int64. No real
-// use count gets there; a huge top-up can.
-var ErrUsageOverflow = errors.New("usage count would overflow")
 
 func usagePrefix(id string) []byte {
 	return []byte(id + "\x00")

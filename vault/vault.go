@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -48,6 +49,11 @@ func (o *Options) lockTimeout() time.Duration {
 // file: every transaction opens and closes the file. A Vault is safe for
 // concurrent use by goroutines of one process.
 type Vault struct {
+	// mu orders this process's own transactions. bbolt's file lock is per
+	// open file, so two transactions of one process would otherwise contend
+	// on it like two processes, and bbolt retries a taken lock only every
+	// 50ms.
+	mu   sync.RWMutex
 	path string
 	id   []byte
 	keys *keys
@@ -338,6 +344,8 @@ func (v *Vault) Path() string { return v.path }
 // Update runs fn in one read-write transaction: the file is opened, locked,
 // changed and closed. If fn returns an error nothing is changed.
 func (v *Vault) Update(fn func(*Tx) error) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	return withDB(v.path, false, v.opts.lockTimeout(), func(db *bolt.DB) error {
 		return db.Update(func(btx *bolt.Tx) error {
 			tx, err := v.begin(btx)
@@ -354,6 +362,8 @@ func (v *Vault) Update(fn func(*Tx) error) error {
 
 // View runs fn in one read-only transaction under a shared lock.
 func (v *Vault) View(fn func(*Tx) error) error {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
 	return withDB(v.path, true, v.opts.lockTimeout(), func(db *bolt.DB) error {
 		return db.View(func(btx *bolt.Tx) error {
 			tx, err := v.begin(btx)
@@ -382,6 +392,8 @@ func (v *Vault) begin(btx *bolt.Tx) (*Tx, error) {
 // Generation reads the vault's change counter without unlocking records: a
 // server polls it to learn, cheaply, that another process changed the vault.
 func (v *Vault) Generation() (uint64, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
 	var gen uint64
 	err := withDB(v.path, true, v.opts.lockTimeout(), func(db *bolt.DB) error {
 		return db.View(func(btx *bolt.Tx) error {
