@@ -46,7 +46,6 @@ type PeriodCount struct {
 	UsageCount
 }
 
-
 func usagePrefix(id string) []byte {
 	return []byte(id + "\x00")
 }
