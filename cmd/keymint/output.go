@@ -51,20 +51,23 @@ func relTime(t *time.Time, now time.Time, never string) string {
 	if past {
 		d = -d
 	}
+	// Round to the nearest unit: 90 days is "3 months", 1h59m is "2 hours".
+	round := func(unit time.Duration) int { return int((d + unit/2) / unit) }
+	const day, month, year = 24 * time.Hour, 30 * 24 * time.Hour, 365 * 24 * time.Hour
 	var s string
 	switch {
 	case d < time.Minute:
-		s = plural(int(d/time.Second), "second")
+		s = plural(round(time.Second), "second")
 	case d < time.Hour:
-		s = plural(int(d/time.Minute), "minute")
+		s = plural(round(time.Minute), "minute")
 	case d < 48*time.Hour:
-		s = plural(int(d/time.Hour), "hour")
-	case d < 60*24*time.Hour:
-		s = plural(int(d/(24*time.Hour)), "day")
-	case d < 2*365*24*time.Hour:
-		s = plural(int(d/(30*24*time.Hour)), "month")
+		s = plural(round(time.Hour), "hour")
+	case d < 60*day:
+		s = plural(round(day), "day")
+	case d < 2*year:
+		s = plural(round(month), "month")
 	default:
-		s = plural(int(d/(365*24*time.Hour)), "year")
+		s = plural(round(year), "year")
 	}
 	if past {
 		return s + " ago"
