@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keymint/keymint/quota"
 	"github.com/keymint/keymint/vault"
 )
 
@@ -56,6 +57,13 @@ type ServerOptions struct {
 // client_credentials grant: the token, discovery, JWKS, introspection,
 // revocation and health endpoints. It is an [http.Handler].
 //
+// Every token issued counts as one use of its client (see package quota).
+// Failed client authentication is throttled per remote address (IPv6 per
+// /64) and per client: after a burst of failures, attempts get 429 with
+// Retry-After until the bucket refills, with no goroutine put to sleep; a
+// client keeps working from an address it authenticated from before, so
+// that someone who knows its client_id cannot lock it out.
+//
 // It serves from an in-memory snapshot of the vault (clients, the active
 // signing key, the published key set, revoked token ids), read in one
 // transaction. [Server.Run] keeps the snapshot fresh and writes usage back;
@@ -72,6 +80,10 @@ type Server struct {
 	endpoints      endpoints
 	mux            *http.ServeMux
 	throttle       *throttle
+	// uses counts each token issued against the client's limits, from
+	// blocks leased in the vault: exact across processes, without a vault
+	// write per token.
+	uses *quota.Leaser
 	// decoy is compared with a secret given for an unknown client_id, so
 	// that such a request costs what a wrong secret does.
 	decoy vault.Credential
@@ -135,6 +147,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		throttle: newThrottle(defaultThrottle),
 		used:     map[string]struct{}{},
 	}
+	s.uses = quota.NewLeaser(opts.Vault, opts.Now)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -255,7 +268,7 @@ func (s *Server) reloadLocked() error {
 		return err
 	}
 	old := s.snap.Swap(snap)
-	s.log.Debug("reloaded vault", "generation", snap.generation, "clients", len(snap.clients),
+	s.log.Info("reloaded the vault", "generation", snap.generation, "clients", len(snap.clients),
 		"previous_generation", old.generation)
 	return nil
 }
@@ -347,10 +360,12 @@ func (s *Server) Flush() error {
 }
 
 // Run keeps the server's snapshot in step with the vault, polling its
-// generation every ReloadInterval, and writes last_used_at every
-// FlushInterval, until ctx is done. It then writes the last uses and
-// returns the error of that final write, if any. Stop the HTTP server
-// before cancelling ctx, so that no use comes after the final write.
+// generation every ReloadInterval, and every FlushInterval writes
+// last_used_at and gives back the unused part of lapsed quota leases,
+// until ctx is done. It then writes the last uses, gives back every unused
+// leased use, and returns the errors of those final writes, if any. Stop
+// the HTTP server before cancelling ctx: after Run returns, /token refuses
+// to issue (it can no longer count uses).
 func (s *Server) Run(ctx context.Context) error {
 	reload := time.NewTicker(s.reloadInterval)
 	defer reload.Stop()
@@ -359,12 +374,15 @@ func (s *Server) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return s.Flush()
+			return errors.Join(s.Flush(), s.uses.Close())
 		case <-reload.C:
 			s.poll()
 		case <-flush.C:
 			if err := s.Flush(); err != nil {
 				s.log.Warn("cannot write last_used_at; will retry", "err", err)
+			}
+			if err := s.uses.Flush(); err != nil {
+				s.log.Warn("cannot give back unused quota; will retry", "err", err)
 			}
 		}
 	}

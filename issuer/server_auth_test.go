@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/keymint/keymint/issuer"
+	"github.com/keymint/keymint/quota"
+	"github.com/keymint/keymint/vault"
 )
 
 // TestFailedAuthSlowdown: repeated failed client authentication from one
@@ -206,5 +208,65 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTokenQuota: each token issued counts as one use of the client; the
+// response carries the RateLimit fields, and a client over its limit gets
+// 429 with Retry-After and no token, while other clients go on. Uses are
+// counted in the vault, where the CLI sees them.
+func TestTokenQuota(t *testing.T) {
+	e := newEnv(t)
+	secret := e.newSecret(t)
+	c := &vault.Client{Credential: vault.Credential{Name: "metered", Scopes: []string{"x"}, Limits: []vault.Limit{{Count: 2, Period: "month"}}},
+		GrantTypes: []string{issuer.GrantClientCredentials}, TokenTTL: time.Hour}
+	if err := e.vault.Update(func(tx *vault.Tx) error { return tx.CreateClient(c, secret) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}}
+	for i, want := range []string{"1", "0"} {
+		w := e.do(t, request{path: "/token", form: form, header: basic(c.ID, secret)})
+		if w.Code != 200 {
+			t.Fatalf("token %d: %d %s", i+1, w.Code, w.Body)
+		}
+		if got := w.Header().Get("RateLimit-Remaining"); got != want || w.Header().Get("RateLimit-Limit") != "2" || w.Header().Get("X-RateLimit-Remaining") != want {
+			t.Errorf("token %d: RateLimit-Limit %q Remaining %q", i+1, w.Header().Get("RateLimit-Limit"), got)
+		}
+	}
+	w := e.do(t, request{path: "/token", form: form, header: basic(c.ID, secret)})
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || w.Header().Get("RateLimit-Remaining") != "0" {
+		t.Fatalf("over the limit: %d Retry-After %q headers %v", w.Code, w.Header().Get("Retry-After"), w.Header())
+	}
+	checkNoStore(t, w)
+	var body oauthErr
+	decodeJSON(t, w.Body.Bytes(), &body)
+	if body.Error != "quota_exceeded" || strings.Contains(w.Body.String(), "access_token") {
+		t.Errorf("body %s", w.Body)
+	}
+	// A client without limits has no RateLimit fields and is not stopped.
+	w = e.do(t, request{path: "/token", form: form, header: e.basic("erp")})
+	if w.Code != 200 || w.Header().Get("RateLimit-Limit") != "" {
+		t.Errorf("unlimited client: %d %v", w.Code, w.Header())
+	}
+	// The vault counted the two uses: a token minted offline is refused too.
+	err := e.open(t).Update(func(tx *vault.Tx) error {
+		got, err := tx.Client(c.ID)
+		if err != nil {
+			return err
+		}
+		d, err := quota.Consume(tx, &got.Credential, e.clock.Now())
+		if err != nil {
+			return err
+		}
+		if d.Allowed {
+			t.Error("the vault allows a third use")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

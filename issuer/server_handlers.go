@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/keymint/keymint/quota"
 	"github.com/keymint/keymint/vault"
 )
 
@@ -211,7 +213,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// mint checks req against what c allows and writes the token response.
+// mint checks req against what c allows, counts the use against c's
+// limits (RateLimit-* fields on the response when c has any; 429 with
+// Retry-After when one is reached) and writes the token response.
 func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, snap *snapshot, req TokenRequest) *oauthError {
 	now := s.now()
 	claims, err := ClaimsFor(c, req, s.issuer, now)
@@ -235,6 +239,23 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, s
 	case err != nil:
 		return &oauthError{status: http.StatusInternalServerError, code: errServerError,
 			description: "cannot issue a token now", cause: err}
+	}
+	d, err := s.uses.Take(&c.Credential)
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		return clientAuthFailed(errors.New("client removed meanwhile"))
+	case err != nil:
+		return &oauthError{status: http.StatusServiceUnavailable, code: errTemporarily,
+			description: "cannot count this use now; retry", retryAfter: 1, cause: err}
+	}
+	if d.Limited {
+		quota.WriteHeaders(w.Header(), d.Status, now)
+	}
+	if !d.Allowed {
+		return &oauthError{status: http.StatusTooManyRequests, code: errQuotaExceeded,
+			description: "this client's usage limit is reached; retry when its period resets",
+			retryAfter:  quota.RetryAfter(d.Status, now),
+			cause:       fmt.Errorf("%d/%s limit reached", d.Status.Limit, d.Status.Period)}
 	}
 	resp, err := Mint(snap.signer, claims, now)
 	if err != nil {

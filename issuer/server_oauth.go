@@ -24,6 +24,9 @@ const (
 	errInvalidTarget        = "invalid_target"
 	errServerError          = "server_error"
 	errTemporarily          = "temporarily_unavailable"
+	// errQuotaExceeded is keymint's own (unregistered) code for a client
+	// over its usage limit, sent with 429, Retry-After and RateLimit-*.
+	errQuotaExceeded = "quota_exceeded"
 )
 
 // Client authentication methods (RFC 8414 §2, RFC 7591 §2).

@@ -1,6 +1,7 @@
 package issuer_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/hmac"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"filippo.io/age"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -677,4 +679,81 @@ func chunkedRequest(path, body string) (*http.Request, *httptest.ResponseRecorde
 	r := httptest.NewRequest(http.MethodPost, path, io.MultiReader(strings.NewReader(body)))
 	r.RemoteAddr = "192.0.2.11:40000"
 	return r, httptest.NewRecorder()
+}
+
+// TestSigningKeyRotationServed: after a rotation the server signs with the
+// new key, publishes both, and keeps accepting the old key's tokens until
+// the old key's publication ends, which it notices without a vault write.
+func TestSigningKeyRotationServed(t *testing.T) {
+	e := newEnv(t, func(o *issuer.ServerOptions) { o.ReloadInterval = 10 * time.Millisecond })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	old := e.token(t, "erp", nil)
+	oldKID := e.signingKey(t).ID
+	next, err := issuer.GenerateSigningKey(issuer.EdDSA, serverEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.open(t).Update(func(tx *vault.Tx) error { return tx.AddSigningKey(issuer.ToVault(next), 2*time.Hour) }); err != nil {
+		t.Fatal(err)
+	}
+	jwksKIDs := func() []string {
+		var set struct {
+			Keys []struct {
+				Kid string `json:"kid"`
+			} `json:"keys"`
+		}
+		decodeJSON(t, e.do(t, request{method: http.MethodGet, path: "/jwks.json"}).Body.Bytes(), &set)
+		var out []string
+		for _, k := range set.Keys {
+			out = append(out, k.Kid)
+		}
+		slices.Sort(out)
+		return out
+	}
+	want := []string{oldKID, next.ID}
+	slices.Sort(want)
+	waitFor(t, "both keys published", func() bool { return slices.Equal(jwksKIDs(), want) })
+
+	fresh := e.token(t, "erp", nil)
+	if got := decodeHeader(t, fresh)["kid"]; got != next.ID {
+		t.Errorf("new token's kid = %v, want the new key %s", got, next.ID)
+	}
+	if got := e.introspect(t, "erp", old); got["active"] != true {
+		t.Errorf("old key's token after rotation: %v", got)
+	}
+	var md map[string]any
+	decodeJSON(t, e.do(t, request{method: http.MethodGet, path: "/.well-known/openid-configuration"}).Body.Bytes(), &md)
+	if algs := fmt.Sprint(md["id_token_signing_alg_values_supported"]); !strings.Contains(algs, "EdDSA") || !strings.Contains(algs, "ES256") {
+		t.Errorf("algs = %s", algs)
+	}
+
+	// Past the old key's publication, it leaves JWKS with no vault write.
+	e.clock.Advance(2*time.Hour + time.Second)
+	waitFor(t, "the old key unpublished", func() bool { return slices.Equal(jwksKIDs(), []string{next.ID}) })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 2s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func decodeHeader(t *testing.T, token string) map[string]any {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	decodeJSON(t, raw, &h)
+	return h
 }

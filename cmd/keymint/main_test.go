@@ -69,6 +69,8 @@ func TestScripts(t *testing.T) {
 			"envfile":   cmdEnvfile,
 			"typo":      cmdTypo,
 			"sleep":     cmdSleep,
+			"freeport":  cmdFreeport, // serve_test.go
+			"waitport":  cmdWaitport, // serve_test.go
 		},
 	})
 }

@@ -68,6 +68,12 @@ file: every other keymint command keeps working meanwhile, and a client
 created, renamed, rotated or removed from the command line is served within a
 second. Clients' last use is written back about once a second.
 
+Each token issued is one use of the client, counted against its limits
+(client new --limit) in the vault, exactly, across this server and the CLI:
+responses carry RateLimit-Limit, -Remaining and -Reset, and a client over
+its limit gets 429 with Retry-After. Repeated failed client authentication
+from one address, or against one client, gets 429 too, for a few seconds.
+
 Once listening, it prints "listening on URL" on stderr; with --listen
 127.0.0.1:0 the URL has the port chosen. Logs (one line per request, never a
 secret or a token) follow on stderr, as text or JSON (--log-format).
@@ -195,6 +201,9 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 	if a.cfg.Issuer != "" {
 		if err := parseURL("--issuer", a.cfg.Issuer); err != nil {
 			return err
+		}
+		if strings.ContainsAny(a.cfg.Issuer, "?#") {
+			return usagef("invalid --issuer %q: an issuer has no query or fragment (RFC 8414)", a.cfg.Issuer)
 		}
 	}
 
