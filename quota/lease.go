@@ -90,6 +90,9 @@ type Leaser struct {
 	// writing is held around every vault transaction of the Leaser, after
 	// any lease's lock and never while taking one.
 	writing sync.Mutex
+
+	// refills counts background reservations in flight; Close waits for them.
+	refills sync.WaitGroup
 }
 
 // lease is one credential's block of reserved uses, or its denial.
@@ -119,6 +122,9 @@ type lease struct {
 	// gone is set when the lease's credential was removed or the leaser
 	// closed; the lease is then no longer in the map.
 	gone bool
+
+	// refilling is set while the next block is reserved in the background.
+	refilling bool
 }
 
 // NewLeaser returns a Leaser over v that reads the time from clock, or from
@@ -207,7 +213,9 @@ func (l *Leaser) take(ls *lease, id string) (d Decision, retry bool, err error) 
 	if now.Before(ls.until) {
 		if ls.left > 0 {
 			ls.left--
-			return ls.handOut(), false, nil
+			d := ls.handOut()
+			l.maybeRefill(ls, id, now)
+			return d, false, nil
 		}
 		if ls.denied {
 			return Decision{Status: ls.blocking, Limited: true}, false, nil
@@ -233,6 +241,57 @@ func (l *Leaser) take(ls *lease, id string) (d Decision, retry bool, err error) 
 		return Decision{Status: ls.blocking, Limited: true}, false, nil
 	}
 	return ls.handOut(), false, nil
+}
+
+// maybeRefill starts reserving the next block in the background when a busy
+// lease runs low, so that its requests go on being served from memory
+// instead of all waiting for one reserving transaction (a file open and an
+// fsync, milliseconds). Small blocks, denials and leases about to lapse are
+// left to the ordinary reservation in take. It runs with ls.mu held.
+func (l *Leaser) maybeRefill(ls *lease, id string, now time.Time) {
+	size := min(ls.size*2, l.maxBlock())
+	// Near a limit, uses held ahead by this server would be uses denied to
+	// other processes: there blocks stay small and are reserved on demand.
+	nearLimit := ls.allowed.Limited && ls.allowed.Status.Remaining < 8*size
+	if ls.refilling || ls.denied || nearLimit || ls.size < minRefillBlock || ls.left > ls.size/4 ||
+		ls.until.Sub(now) < l.maxAge()/4 || l.closed.Load() {
+		return
+	}
+	ls.refilling = true
+	l.refills.Add(1)
+	go l.refill(ls, id, size)
+}
+
+// minRefillBlock is the smallest block worth refilling early: a credential
+// using fewer uses per lease than this is not busy enough to stall.
+const minRefillBlock = 8
+
+// refill reserves a further block for ls and adds it to the uses left. A
+// block that cannot join the lease (its periods rolled over meanwhile, or the
+// lease ended) is given back at once.
+func (l *Leaser) refill(ls *lease, id string, size int64) {
+	defer l.refills.Done()
+	var r reservation
+	err := l.update(func(tx *vault.Tx) error {
+		var err error
+		r, err = l.reserveBlock(tx, id, size, l.clock())
+		return err
+	})
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.refilling = false
+	if err != nil || r.denied {
+		return // take reserves, or learns the denial, as usual
+	}
+	if ls.gone || l.closed.Load() || !slices.Equal(r.keys, ls.keys) {
+		// Lock order as in take: the lease, then the Leaser's writing.
+		_ = l.update(func(tx *vault.Tx) error { return tx.AddUsage(id, r.keys, -r.block) })
+		return
+	}
+	// r.allowed counts both blocks as used, so handOut stays exact with
+	// left covering both.
+	ls.left += r.block
+	ls.allowed, ls.size, ls.until = r.allowed, r.size, r.until
 }
 
 // update runs fn in a vault transaction, one at a time per Leaser.
@@ -287,8 +346,12 @@ func (l *Leaser) reserve(tx *vault.Tx, ls *lease, id string, now time.Time) (res
 	} else if len(ls.keys) > 0 {
 		size = min(size*2, l.maxBlock()) // the last block was used up
 	}
-	size = min(size, l.maxBlock())
+	return l.reserveBlock(tx, id, min(size, l.maxBlock()), now)
+}
 
+// reserveBlock reserves up to size uses for credential id at now, fewer near
+// a limit, or finds that none is left. It runs inside a write transaction.
+func (l *Leaser) reserveBlock(tx *vault.Tx, id string, size int64, now time.Time) (reservation, error) {
 	c, err := tx.Credential(id)
 	if err != nil {
 		return reservation{}, err
@@ -354,6 +417,7 @@ func (l *Leaser) Flush() error {
 // calling Close again tries again.
 func (l *Leaser) Close() error {
 	l.closed.Store(true)
+	l.refills.Wait()
 	return l.giveBack(true)
 }
 
