@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -338,90 +336,6 @@ type historyOut struct {
 	Days       []dayJSON `json:"days"`
 }
 
-func historyJSON(hs []subjectHistory) []historyOut {
-	out := make([]historyOut, 0, len(hs))
-	for _, h := range hs {
-		c := h.subject.cred()
-		o := historyOut{Credential: c.ID, Name: c.Name, Kind: string(h.subject.kind()), Month: quota.Month.Key(h.month), Days: []dayJSON{}}
-		for _, d := range h.days {
-			o.Days = append(o.Days, dayJSON{Day: quota.Day.Key(d.Day), Used: d.Used})
-			o.Used += d.Used
-		}
-		out = append(out, o)
-	}
-	return out
-}
-
-// writeUsageTable prints rows for people. The PERIOD column names the
-// period ("month") for the current one, or its key ("2026-11") for one
-// asked for with --period.
-func writeUsageTable(w io.Writer, rows []usageRow, now time.Time, byKey bool) error {
-	t := newTable(w, "NAME", "KIND", "PERIOD", "USED", "LIMIT", "REMAINING", "RESETS", "SHARE")
-	for _, r := range rows {
-		period := r.Period
-		if byKey {
-			period = r.PeriodKey
-		}
-		limit, remaining, share := "none", "", ""
-		if r.Limit != nil {
-			limit = strconv.FormatInt(*r.Limit, 10)
-			if r.Extra > 0 {
-				limit = fmt.Sprintf("%d+%d", *r.Limit-r.Extra, r.Extra)
-			}
-			remaining = strconv.FormatInt(*r.Remaining, 10)
-			share = shareBar(r.Used, *r.Limit, 10)
-		}
-		resets := r.ResetsAt
-		t.row(r.Name, r.Kind, period, strconv.FormatInt(r.Used, 10), limit, remaining, relTime(&resets, now, ""), share)
-	}
-	return t.flush()
-}
-
-// shareBar draws the share of limit used as width cells and a percentage,
-// as in "█████░░░░░ 52%". A share over 100% (a limit lowered mid-period)
-// fills the bar and says so.
-func shareBar(used, limit int64, width int) string {
-	if limit <= 0 {
-		return ""
-	}
-	share := float64(used) / float64(limit)
-	filled := int(math.Round(min(share, 1) * float64(width)))
-	if used > 0 && filled == 0 {
-		filled = 1 // any use at all shows
-	}
-	if used < limit && filled == width {
-		filled = width - 1 // and a use left shows too
-	}
-	return strings.Repeat("█", filled) + strings.Repeat("░", width-filled) + fmt.Sprintf(" %d%%", int(math.Floor(share*100)))
-}
-
-// histWidth is the width, in cells, of the longest day's bar.
-const histWidth = 40
-
-// eighths are the partial blocks that end a bar, from 1/8 to 7/8 of a cell.
-var eighths = []string{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}
-
-// writeHistory draws one credential's uses per day as horizontal bars,
-// scaled to the busiest day, each followed by its count so that the chart
-// reads the same in a pipe as on a terminal.
-func writeHistory(w io.Writer, h subjectHistory) {
-	c := h.subject.cred()
-	var total, most int64
-	for _, d := range h.days {
-		total += d.Used
-		most = max(most, d.Used)
-	}
-	fmt.Fprintf(w, "%s (%s), %s: %s, at most %d a day\n", c.Name, h.subject.kind(), quota.Month.Key(h.month), countOf(total, "use"), most)
-	for _, d := range h.days {
-		bar := ""
-		if most > 0 && d.Used > 0 {
-			n := max(int(d.Used*histWidth*8/most), 1)
-			bar = strings.Repeat("█", n/8) + eighths[n%8]
-		}
-		fmt.Fprintf(w, "%s %s  %-*s %d\n", quota.Day.Key(d.Day), d.Day.Format("Mon"), histWidth, bar, d.Used)
-	}
-}
-
 func newUsageLimitCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "limit ID|NAME LIMIT...|none",
@@ -625,64 +539,4 @@ func (a *app) completeSubjects() cobra.CompletionFunc {
 		c, _ := clients(cmd, args, toComplete)
 		return append(k, c...), cobra.ShellCompDirectiveNoFileComp
 	}
-}
-
-// useDenied is the error of a use refused because a limit is exhausted:
-// what ran out, and when it comes back.
-func useDenied(c *vault.Credential, blocking quota.Status, now time.Time) error {
-	return fmt.Errorf("over quota: %s has used %d of %s %s; resets %s (%s)",
-		c.Name, blocking.Used, countOf(blocking.Limit, "use"), thisPeriod(blocking.Period), relTime(&blocking.ResetsAt, now, ""),
-		blocking.ResetsAt.UTC().Format(time.RFC3339))
-}
-
-// consumeUse counts one use of c inside the caller's write transaction, and
-// fails with useDenied when a limit is exhausted, which rolls the
-// transaction back.
-func consumeUse(tx *vault.Tx, c *vault.Credential) (quota.Decision, error) {
-	d, err := quota.Consume(tx, c, tx.Now())
-	if err != nil {
-		return d, err
-	}
-	if !d.Allowed {
-		return d, useDenied(c, d.Status, tx.Now())
-	}
-	return d, nil
-}
-
-// thisPeriod names the current period of length p: "today", "this month".
-func thisPeriod(p quota.Period) string {
-	if p == quota.Day {
-		return "today"
-	}
-	return "this " + p.String()
-}
-
-// countOf is n and a unit, in the plural unless n is 1: "1 use", "8000 uses".
-func countOf(n int64, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return strconv.FormatInt(n, 10) + " " + unit + "s"
-}
-
-// usageSummary is a credential's use for `key show` and `client show`:
-// "52 of 100 this month, 3 of 10 this second", or the month's count.
-func usageSummary(tx *vault.Tx, c *vault.Credential, now time.Time) (string, error) {
-	statuses, err := quota.Current(tx, c, now)
-	if err != nil {
-		return "", err
-	}
-	if len(statuses) == 0 {
-		n, err := tx.Usage(c.ID, quota.Month.Key(now))
-		if err != nil {
-			return "", err
-		}
-		return countOf(n.Used, "use") + " this month, no limit", nil
-	}
-	var parts []string
-	for i := len(statuses) - 1; i >= 0; i-- {
-		st := statuses[i]
-		parts = append(parts, fmt.Sprintf("%d of %s %s", st.Used, countOf(st.Limit, "use"), thisPeriod(st.Period)))
-	}
-	return strings.Join(parts, ", "), nil
 }
