@@ -24,10 +24,22 @@
 // Verify does not compare iss or aud with expected values: that policy belongs
 // to the caller.
 //
+// # The endpoint
+//
+// [Server] is the HTTP endpoint of `keymint serve`, on top of [Signer] and
+// [KeySet]: the token endpoint for the client_credentials grant (RFC 6749),
+// discovery (RFC 8414 and OpenID Connect), JWKS, introspection (RFC 7662),
+// revocation (RFC 7009), GET /verify, which checks an API key for API
+// gateways (nginx auth_request, Envoy ext_authz, Traefik forwardAuth), and a
+// health check. It serves from an in-memory snapshot of a vault that it
+// reloads when another process changes the vault, counts each token issued
+// and each key accepted as one use against the credential's limits (package
+// quota), throttles failed authentication, and writes last_used_at back in
+// group commits.
+//
 // # What this package does not do
 //
-// It stores nothing: signing keys reach it as values and leave it as values;
-// keeping them sealed is the vault package's job. It has no HTTP endpoint yet;
-// the token, JWKS, discovery, introspection and revocation endpoints will live
-// in this package, on top of [Signer] and [KeySet].
+// It stores nothing of its own: signing keys reach [Signer] and [KeySet] as
+// values and leave them as values, and the server reads and writes the vault
+// only through package vault, whose job it is to keep records sealed.
 package issuer

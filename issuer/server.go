@@ -45,9 +45,9 @@ type ServerOptions struct {
 	// made by another process is served after at most this long plus one
 	// reload. Zero means [DefaultReloadInterval].
 	ReloadInterval time.Duration
-	// FlushInterval is how often clients' last_used_at is written back, in
-	// one transaction for every client used since the last write. Zero means
-	// [DefaultFlushInterval].
+	// FlushInterval is how often last_used_at is written back, in one
+	// transaction for every client and API key used since the last write.
+	// Zero means [DefaultFlushInterval].
 	FlushInterval time.Duration
 	// MaxBodyBytes caps a request body. Zero means [DefaultMaxBodyBytes].
 	MaxBodyBytes int64
@@ -55,20 +55,24 @@ type ServerOptions struct {
 
 // Server is keymint's OAuth 2.0 authorization server for the
 // client_credentials grant: the token, discovery, JWKS, introspection,
-// revocation and health endpoints. It is an [http.Handler].
+// revocation and health endpoints, and the API key check for gateways,
+// GET /verify. It is an [http.Handler].
 //
-// Every token issued counts as one use of its client (see package quota).
+// Every token issued counts as one use of its client, and every key
+// accepted by /verify as one use of the key (see package quota).
 // Failed client authentication is throttled per remote address (IPv6 per
 // /64) and per client: after a burst of failures, attempts get 429 with
 // Retry-After until the bucket refills, with no goroutine put to sleep; a
 // client keeps working from an address it authenticated from before, so
-// that someone who knows its client_id cannot lock it out.
+// that someone who knows its client_id cannot lock it out. Failed key
+// checks (an unknown or retired key) drain the same per-address buckets;
+// behind a gateway, that address is the gateway's.
 //
-// It serves from an in-memory snapshot of the vault (clients, the active
-// signing key, the published key set, revoked token ids), read in one
-// transaction. [Server.Run] keeps the snapshot fresh and writes usage back;
-// without Run the server still answers, from the snapshot taken by
-// [NewServer].
+// It serves from an in-memory snapshot of the vault (clients, API keys by
+// the HMAC of their secrets, the active signing key, the published key
+// set, revoked token ids), read in one transaction. [Server.Run] keeps the
+// snapshot fresh and writes usage back; without Run the server still
+// answers, from the snapshot taken by [NewServer].
 type Server struct {
 	v              *vault.Vault
 	issuer         string
@@ -98,7 +102,13 @@ type Server struct {
 	lastPollErr string
 
 	usedMu sync.Mutex
-	used   map[string]struct{} // client ids used since the last flush
+	used   map[usedRef]struct{} // credentials used since the last flush
+}
+
+// usedRef names a credential whose last_used_at is due.
+type usedRef struct {
+	kind vault.Kind
+	id   string
 }
 
 type endpoints struct {
@@ -113,6 +123,11 @@ type snapshot struct {
 	signer     *Signer
 	keys       *KeySet
 	revoked    map[string]time.Time // jti -> the token's expiry
+	// apiKeys holds every API key under the HMAC of each of its secrets
+	// (vault.MAC, as a string), retired ones included: /verify tells a
+	// retired secret from a live one with vault.SecretMatches.
+	apiKeys map[string]*verifyKey
+	nkeys   int // API keys, for the log
 	// staleAt is when the published key set changes without a vault write:
 	// the end of a retired key's publication. Zero means never.
 	staleAt time.Time
@@ -145,7 +160,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 			revoke:     iss + "/revoke",
 		},
 		throttle: newThrottle(defaultThrottle),
-		used:     map[string]struct{}{},
+		used:     map[usedRef]struct{}{},
 	}
 	s.uses = quota.NewLeaser(opts.Vault, opts.Now)
 	if s.log == nil {
@@ -201,6 +216,7 @@ func (s *Server) load() (*snapshot, error) {
 	var (
 		gen     uint64
 		clients []*vault.Client
+		apiKeys []*vault.Key
 		keys    []*vault.SigningKey
 		revs    []vault.Revocation
 	)
@@ -208,6 +224,9 @@ func (s *Server) load() (*snapshot, error) {
 		gen = tx.Generation()
 		var err error
 		if clients, err = tx.Clients(); err != nil {
+			return err
+		}
+		if apiKeys, err = tx.Keys(); err != nil {
 			return err
 		}
 		if keys, err = tx.SigningKeys(); err != nil {
@@ -234,9 +253,17 @@ func (s *Server) load() (*snapshot, error) {
 		signer:     signer,
 		keys:       ks,
 		revoked:    make(map[string]time.Time, len(revs)),
+		apiKeys:    make(map[string]*verifyKey, len(apiKeys)),
+		nkeys:      len(apiKeys),
 	}
 	for _, c := range clients {
 		snap.clients[c.ID] = c
+	}
+	for _, k := range apiKeys {
+		vk := newVerifyKey(k)
+		for _, sec := range k.Secrets {
+			snap.apiKeys[string(sec.MAC)] = vk
+		}
 	}
 	for _, r := range revs {
 		snap.revoked[r.JTI] = r.ExpiresAt
@@ -269,7 +296,7 @@ func (s *Server) reloadLocked() error {
 	}
 	old := s.snap.Swap(snap)
 	s.log.Info("reloaded the vault", "generation", snap.generation, "clients", len(snap.clients),
-		"previous_generation", old.generation)
+		"keys", snap.nkeys, "previous_generation", old.generation)
 	return nil
 }
 
@@ -314,21 +341,24 @@ func (s *Server) applyLocked(begin uint64, wrote bool, change func(*snapshot)) {
 	s.snap.Store(&next)
 }
 
-// markUsed notes a client's use for the next group commit of last_used_at.
-func (s *Server) markUsed(clientID string) {
+// markUsed notes a client's or key's use for the next group commit of
+// last_used_at.
+func (s *Server) markUsed(kind vault.Kind, id string) {
+	ref := usedRef{kind, id}
 	s.usedMu.Lock()
-	s.used[clientID] = struct{}{}
+	s.used[ref] = struct{}{}
 	s.usedMu.Unlock()
 }
 
-// Flush writes last_used_at for every client used since the last flush, in
-// one transaction. On failure the uses are kept for the next attempt.
+// Flush writes last_used_at for every client and key used since the last
+// flush, in one transaction. On failure the uses are kept for the next
+// attempt.
 func (s *Server) Flush() error {
 	s.usedMu.Lock()
-	ids := s.used
-	s.used = map[string]struct{}{}
+	refs := s.used
+	s.used = map[usedRef]struct{}{}
 	s.usedMu.Unlock()
-	if len(ids) == 0 {
+	if len(refs) == 0 {
 		return nil
 	}
 	s.ioMu.Lock()
@@ -337,8 +367,13 @@ func (s *Server) Flush() error {
 	var wrote bool
 	err := s.v.Update(func(tx *vault.Tx) error {
 		begin, wrote = tx.Generation(), false
-		for id := range ids {
-			err := tx.TouchClient(id)
+		for ref := range refs {
+			var err error
+			if ref.kind == vault.KindKey {
+				err = tx.TouchKey(ref.id)
+			} else {
+				err = tx.TouchClient(ref.id)
+			}
 			if errors.Is(err, vault.ErrNotFound) {
 				continue // removed meanwhile
 			}
@@ -351,9 +386,9 @@ func (s *Server) Flush() error {
 	})
 	if err != nil {
 		s.usedMu.Lock()
-		maps.Copy(s.used, ids)
+		maps.Copy(s.used, refs)
 		s.usedMu.Unlock()
-		return fmt.Errorf("record last use of %d client(s): %w", len(ids), err)
+		return fmt.Errorf("record last use of %d credential(s): %w", len(refs), err)
 	}
 	s.applyLocked(begin, wrote, nil)
 	return nil
@@ -365,7 +400,7 @@ func (s *Server) Flush() error {
 // until ctx is done. It then writes the last uses, gives back every unused
 // leased use, and returns the errors of those final writes, if any. Stop
 // the HTTP server before cancelling ctx: after Run returns, /token refuses
-// to issue (it can no longer count uses).
+// to issue and /verify to accept keys (they can no longer count uses).
 func (s *Server) Run(ctx context.Context) error {
 	reload := time.NewTicker(s.reloadInterval)
 	defer reload.Stop()

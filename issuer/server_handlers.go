@@ -24,12 +24,13 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleMetadata)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /verify", s.handleVerify) // and HEAD, as every GET pattern
 	s.mux = mux
 }
 
 var knownPaths = map[string]bool{
 	"/token": true, "/introspect": true, "/revoke": true, "/jwks.json": true,
-	"/.well-known/oauth-authorization-server": true, "/.well-known/openid-configuration": true, "/healthz": true,
+	"/.well-known/oauth-authorization-server": true, "/.well-known/openid-configuration": true, "/healthz": true, "/verify": true,
 }
 
 // requestLog collects what the log line of a request says beyond method,
@@ -37,6 +38,7 @@ var knownPaths = map[string]bool{
 // a secret, an Authorization header or a token.
 type requestLog struct {
 	clientID string // a client that exists, never an unchecked value
+	keyID    string // an API key that exists, found by its secret
 	code     string // the OAuth error code sent
 	cause    error  // why, for the operator
 	jti      string // a token's id, which is not the token
@@ -103,6 +105,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if info.clientID != "" {
 		attrs = append(attrs, slog.String("client_id", info.clientID))
+	}
+	if info.keyID != "" {
+		attrs = append(attrs, slog.String("key_id", info.keyID))
 	}
 	if info.jti != "" {
 		attrs = append(attrs, slog.String("jti", info.jti))
@@ -262,7 +267,7 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, s
 		return &oauthError{status: http.StatusInternalServerError, code: errServerError,
 			description: "cannot issue a token now", cause: err}
 	}
-	s.markUsed(c.ID)
+	s.markUsed(vault.KindClient, c.ID)
 	info := logOf(r)
 	info.jti = claims.ID
 	noStore(w.Header())

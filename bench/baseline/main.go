@@ -1,12 +1,20 @@
-// Command baseline is the yardstick for keymint serve's /token throughput: a
-// bare net/http handler that does the same per-request work that cannot be
-// avoided — parse the Basic credentials and the form, check the secret's
-// HMAC in constant time, sign the same RFC 9068 JWT with the same code, write
-// the same JSON — and nothing else (no vault, no reload, no throttling, no
-// logging). bench/run measures both in one run.
+// Command baseline is the yardstick for keymint serve's throughput, with bare
+// net/http handlers that do the per-request work that cannot be avoided and
+// nothing else (no vault, no reload, no throttling, no counting, no
+// logging):
 //
-// It prints its client id and secret on stdout, one per line, so the
-// benchmark script can read them; they are throwaway values made at start.
+//   - POST /token: parse the Basic credentials and the form, check the
+//     secret's HMAC in constant time, sign the same RFC 9068 JWT with the
+//     same code, write the same JSON;
+//   - GET /verify: take the API key from Authorization: Bearer, compute its
+//     HMAC once and look that up in a map of MAC to key id; 200 with
+//     X-Keymint-Key-Id, or 401.
+//
+// bench/run measures them beside keymint serve in one run.
+//
+// It prints its client id, client secret and API key on stdout, one per
+// line, so the benchmark script can read them; they are throwaway values
+// made at start.
 package main
 
 import (
@@ -19,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/keymint/keymint/apikey"
@@ -54,6 +63,11 @@ func run(listen string) error {
 	}
 	const clientID = "cl_baselineclient00000"
 	want := mac(secret)
+	apiKey, err := apikey.Generate("km")
+	if err != nil {
+		return err
+	}
+	keyIDs := map[string]string{string(mac(apiKey)): "key_baselinekey00000"}
 
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -82,8 +96,22 @@ func run(listen string) error {
 		w.Header().Set("Cache-Control", "no-store")
 		json.NewEncoder(w).Encode(resp)
 	})
+	http.HandleFunc("GET /verify", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		k, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		id, known := keyIDs[string(mac(k))]
+		if !ok || !known {
+			h.Set("WWW-Authenticate", `Bearer realm="keymint"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		h.Set("X-Keymint-Key-Id", id)
+		w.WriteHeader(http.StatusOK)
+	})
 	fmt.Println(clientID)
 	fmt.Println(secret)
+	fmt.Println(apiKey)
 	fmt.Fprintf(os.Stderr, "listening on %s\n", iss)
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second}
 	return srv.Serve(ln)

@@ -51,9 +51,9 @@ func newServeCmd(a *app) *cobra.Command {
 	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the OAuth 2.0 token endpoint on the vault",
+		Short: "Run the OAuth 2.0 token endpoint and the API key check on the vault",
 		Long: `Run an OAuth 2.0 authorization server for the client_credentials grant on
-the vault's clients and signing keys:
+the vault's clients and signing keys, with a check of API keys for gateways:
 
   POST /token                                  access tokens (client_secret_basic or client_secret_post)
   GET  /.well-known/oauth-authorization-server metadata (RFC 8414)
@@ -61,22 +61,39 @@ the vault's clients and signing keys:
   GET  /jwks.json                              the public signing keys
   POST /introspect                             token introspection (RFC 7662)
   POST /revoke                                 token revocation (RFC 7009)
+  GET  /verify                                 API key check for gateways (also HEAD)
   GET  /healthz                                liveness
 
 The server keeps the vault's records in memory and does not hold the vault
-file: every other keymint command keeps working meanwhile, and a client
-created, renamed, rotated or removed from the command line is served within a
-second. Clients' last use is written back about once a second.
+file: every other keymint command keeps working meanwhile, and a client or
+API key created, renamed, rotated or removed from the command line is served
+within a second. The last use of clients and keys is written back about once
+a second.
+
+/verify is for API gateways (nginx auth_request, Envoy ext_authz, Traefik
+forwardAuth): it reads an API key from "Authorization: Bearer KEY" or
+"X-API-Key: KEY" and answers 200 with X-Keymint-Key-Id, X-Keymint-Key-Name
+and X-Keymint-Scopes (space-separated) for a valid key; 401 with
+WWW-Authenticate for a missing, mistyped, unknown, retired or expired key;
+400 when both fields carry different keys; 429 with Retry-After over the
+key's limit. Each 200 is one use of the key (key new --limit). Answers are
+never cached (Cache-Control: no-store) and carry at most a short JSON body.
+Note that nginx's auth_request turns any status but 2xx, 401 and 403 into
+500: map a 429 back with error_page.
 
 Each token issued is one use of the client, counted against its limits
 (client new --limit) in the vault, exactly, across this server and the CLI:
 responses carry RateLimit-Limit, -Remaining and -Reset, and a client over
-its limit gets 429 with Retry-After. Repeated failed client authentication
-from one address, or against one client, gets 429 too, for a few seconds.
+its limit gets 429 with Retry-After; /verify counts keys the same way.
+Repeated failed client authentication from one address, or against one
+client, gets 429 too, for a few seconds, and so do repeated checks of
+unknown or retired keys from one address. Behind a gateway that address is
+the gateway's.
 
 Once listening, it prints "listening on URL" on stderr; with --listen
 127.0.0.1:0 the URL has the port chosen. Logs (one line per request, never a
-secret or a token) follow on stderr, as text or JSON (--log-format).
+secret, an API key or a token) follow on stderr, as text or JSON
+(--log-format).
 
 The issuer (iss of tokens, and the base of the URLs in the metadata) is
 --issuer, KEYMINT_ISSUER or the config's issuer, else http://LISTEN (https
@@ -101,7 +118,8 @@ Exit codes: 0 stopped by a signal, 1 the server could not start or failed,
   keymint serve --listen 127.0.0.1:0 --log-format json
   keymint serve --listen :8443 --issuer https://auth.example --tls-cert cert.pem --tls-key key.pem
   keymint serve --dev
-  curl -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials http://127.0.0.1:8080/token`,
+  curl -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials http://127.0.0.1:8080/token
+  curl -H "Authorization: Bearer $KEY" http://127.0.0.1:8080/verify`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check(); err != nil {
