@@ -28,7 +28,7 @@ func create[T any, R record[T]](tx *Tx, r R, secret string) error {
 			return err
 		}
 		c.ID = id
-	case !strings.HasPrefix(c.ID, kind.idPrefix()) || !idPattern.MatchString(c.ID):
+	case !strings.HasPrefix(c.ID, kind.idPrefix()) || !idPattern().MatchString(c.ID):
 		return fmt.Errorf("%s id %q: %w", kind, c.ID, ErrInvalidName)
 	case tx.bucket(kind.bucket()).Get([]byte(c.ID)) != nil:
 		// A given id (kept from an import, say) must not overwrite a record.
@@ -72,7 +72,7 @@ func (tx *Tx) addSecret(kind Kind, c *Credential, secret string) error {
 func get[T any, R record[T]](tx *Tx, ref string) (R, error) {
 	kind := kindOf[T]()
 	r := R(new(T))
-	if idPattern.MatchString(ref) {
+	if idPattern().MatchString(ref) {
 		ok, err := tx.getJSON(kind.bucket(), []byte(ref), r)
 		if err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package vault
 import (
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/keymint/keymint/apikey"
@@ -96,17 +97,19 @@ func kindOf[T any]() Kind {
 }
 
 var (
-	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	idPattern   = regexp.MustCompile(`^(key|cl)_[0-9A-Za-z]{16,}$`)
+	// Compiled on first use, not at start-up: every command pays for
+	// package initialisation, and most never validate a name.
+	namePattern = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	idPattern   = lazyRegexp(`^(key|cl)_[0-9A-Za-z]{16,}$`)
 )
 
 // ValidateName accepts 1 to 64 letters, digits, '.', '_' and '-', starting
 // with a letter or digit, that cannot be mistaken for an id.
 func ValidateName(name string) error {
-	if !namePattern.MatchString(name) {
+	if !namePattern().MatchString(name) {
 		return fmt.Errorf("%w %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalidName, name)
 	}
-	if idPattern.MatchString(name) {
+	if idPattern().MatchString(name) {
 		return fmt.Errorf("%w %q: it looks like an id", ErrInvalidName, name)
 	}
 	return nil
@@ -126,4 +129,8 @@ func newID(k Kind) (string, error) {
 		return "", err
 	}
 	return k.idPrefix() + s, nil
+}
+
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -242,7 +242,7 @@ func (tx *Tx) deleteUsage(id string) error {
 // leases of a server, and want the record as it is now.
 func (tx *Tx) Credential(id string) (*Credential, error) {
 	for _, kind := range []Kind{KindKey, KindClient} {
-		if !strings.HasPrefix(id, kind.idPrefix()) || !idPattern.MatchString(id) {
+		if !strings.HasPrefix(id, kind.idPrefix()) || !idPattern().MatchString(id) {
 			continue
 		}
 		var r struct {
