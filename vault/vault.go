@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -184,6 +185,11 @@ func encryptDataKey(dataKey []byte, recipients []age.Recipient) ([]byte, error) 
 	var buf bytes.Buffer
 	w, err := age.Encrypt(&buf, recipients...)
 	if err != nil {
+		// age has no sentinel for this; its message names the clash but
+		// not the way out.
+		if strings.Contains(err.Error(), "incompatible recipients") {
+			return nil, fmt.Errorf("encrypt data key: %w; give only post-quantum recipients (age1pq1...) or only classic ones (age1..., ssh-...)", err)
+		}
 		return nil, fmt.Errorf("encrypt data key: %w", err)
 	}
 	if _, err := w.Write(dataKey); err != nil {
