@@ -302,7 +302,10 @@ func withDB(path string, readOnly bool, timeout time.Duration, fn func(*bolt.DB)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%s: %w", path, ErrNotVault)
+			// The panic value (a fault address, a bbolt page assertion, or a
+			// bug of ours) goes into the message so a bug is not mistaken
+			// for damage; none of these carry record contents.
+			err = fmt.Errorf("%s: %w (%v)", path, ErrNotVault, p)
 		}
 	}()
 	if !readOnly {
