@@ -264,7 +264,7 @@ func newClientShowCmd(a *app) *cobra.Command {
 				usage, err = usageSummary(tx, &c.Credential, tx.Now())
 				return err
 			}); err != nil {
-				return err
+				return lookupHint(err, "client ls")
 			}
 			if a.json() {
 				return a.writeJSON(clientView(c))

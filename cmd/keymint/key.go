@@ -178,7 +178,7 @@ func newKeyShowCmd(a *app) *cobra.Command {
 				usage, err = usageSummary(tx, &k.Credential, tx.Now())
 				return err
 			}); err != nil {
-				return err
+				return lookupHint(err, "key ls")
 			}
 			if a.json() {
 				return a.writeJSON(keyView(k))
@@ -253,7 +253,16 @@ func newKeyRmCmd(a *app) *cobra.Command {
 	}
 }
 
-// notFoundHint adds what to do to a not-found error.
+// lookupHint says where to find the names when a lookup failed.
+func lookupHint(err error, lsCmd string) error {
+	if errors.Is(err, vault.ErrNotFound) {
+		return fmt.Errorf("%w (see `keymint %s`)", err, lsCmd)
+	}
+	return err
+}
+
+// notFoundHint adds, to a change that failed on a missing name, that
+// nothing was changed and where to find the names.
 func notFoundHint(err error, lsCmd string) error {
 	if errors.Is(err, vault.ErrNotFound) {
 		return fmt.Errorf("%w; nothing was changed (see `keymint %s`)", err, lsCmd)
