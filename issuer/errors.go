@@ -43,3 +43,11 @@ var (
 	// than the verification time plus the allowed clock skew.
 	ErrNotYetValid = errors.New("token not yet valid")
 )
+
+// Errors of a token request, each mapping to an RFC 6749 §5.2 error code.
+var (
+	ErrInvalidScope       = errors.New("requested scope is not allowed for this client")
+	ErrUnauthorizedClient = errors.New("client may not use this grant type")
+	ErrInvalidRequest     = errors.New("invalid token request")
+	ErrClientExpired      = errors.New("client has expired")
+)

@@ -1,21 +1,12 @@
 package issuer
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/keymint/keymint/vault"
-)
-
-// Errors of a token request, each mapping to an RFC 6749 §5.2 error code.
-var (
-	ErrInvalidScope       = errors.New("requested scope is not allowed for this client")
-	ErrUnauthorizedClient = errors.New("client may not use this grant type")
-	ErrInvalidRequest     = errors.New("invalid token request")
-	ErrClientExpired      = errors.New("client has expired")
 )
 
 // GrantClientCredentials is the only grant the endpoint serves for now.

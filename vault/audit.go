@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -23,9 +22,6 @@ type AuditEntry struct {
 	Prev   []byte    `json:"prev"`
 	Hash   []byte    `json:"hash"`
 }
-
-// ErrAuditChain reports a broken audit hash chain.
-var ErrAuditChain = errors.New("audit log hash chain is broken")
 
 func (e *AuditEntry) computeHash() ([]byte, error) {
 	c := *e

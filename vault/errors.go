@@ -23,3 +23,6 @@ var (
 // ErrUsageOverflow means a counter would pass the largest int64. No real
 // use count gets there; a huge top-up can.
 var ErrUsageOverflow = errors.New("usage count would overflow")
+
+// ErrAuditChain reports a broken audit hash chain.
+var ErrAuditChain = errors.New("audit log hash chain is broken")
