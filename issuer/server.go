@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -51,12 +52,23 @@ type ServerOptions struct {
 	FlushInterval time.Duration
 	// MaxBodyBytes caps a request body. Zero means [DefaultMaxBodyBytes].
 	MaxBodyBytes int64
+	// TrustedProxies are the gateways and proxies whose X-Forwarded-For
+	// and X-Real-IP fields are believed. For a request from one of them,
+	// the address that failed authentication is throttled by, and that the
+	// log shows as remote, is the right-most address of X-Forwarded-For
+	// that is not itself in TrustedProxies (the left-most if all are);
+	// without X-Forwarded-For, or with an entry there that is not an
+	// address, it is X-Real-IP, else the proxy's own. The fields of any
+	// other caller are ignored, so that no client picks its own throttle
+	// bucket. None by default: every caller is its TCP peer.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is keymint's OAuth 2.0 authorization server for the
 // client_credentials grant: the token, discovery, JWKS, introspection,
 // revocation and health endpoints, and the API key check for gateways,
-// GET /verify. It is an [http.Handler].
+// GET /verify (and any method on /verify/ and a path under it, for Envoy's
+// ext_authz). It is an [http.Handler].
 //
 // Every token issued counts as one use of its client, and every key
 // accepted by /verify as one use of the key (see package quota).
@@ -66,7 +78,9 @@ type ServerOptions struct {
 // client keeps working from an address it authenticated from before, so
 // that someone who knows its client_id cannot lock it out. Failed key
 // checks (an unknown or retired key) drain the same per-address buckets;
-// behind a gateway, that address is the gateway's.
+// behind a gateway, that address is the gateway's, unless the gateway is
+// one of [ServerOptions.TrustedProxies], whose X-Forwarded-For then names
+// the caller.
 //
 // It serves from an in-memory snapshot of the vault (clients, API keys by
 // the HMAC of their secrets, the active signing key, the published key
@@ -84,6 +98,7 @@ type Server struct {
 	endpoints      endpoints
 	mux            *http.ServeMux
 	throttle       *throttle
+	trustedProxies []netip.Prefix
 	// uses counts each token issued against the client's limits, from
 	// blocks leased in the vault: exact across processes, without a vault
 	// write per token.
@@ -145,6 +160,10 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
+	proxies, err := normalizeProxies(opts.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
 	s := &Server{
 		v:              opts.Vault,
 		issuer:         iss,
@@ -159,8 +178,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 			introspect: iss + "/introspect",
 			revoke:     iss + "/revoke",
 		},
-		throttle: newThrottle(defaultThrottle),
-		used:     map[usedRef]struct{}{},
+		throttle:       newThrottle(defaultThrottle),
+		trustedProxies: proxies,
+		used:           map[usedRef]struct{}{},
 	}
 	s.uses = quota.NewLeaser(opts.Vault, opts.Now)
 	if s.log == nil {

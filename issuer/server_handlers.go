@@ -42,6 +42,11 @@ type requestLog struct {
 	code     string // the OAuth error code sent
 	cause    error  // why, for the operator
 	jti      string // a token's id, which is not the token
+	// remote is the throttled unit of the client's address (see
+	// Server.remote); forwarded says it came from X-Forwarded-For or
+	// X-Real-IP, sent by a trusted proxy.
+	remote    string
+	forwarded bool
 }
 
 type requestLogKey struct{}
@@ -85,7 +90,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &requestLog{}
 	r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, info))
 	rec := &statusRecorder{ResponseWriter: w}
-	s.mux.ServeHTTP(rec, r)
+	if strings.HasPrefix(r.URL.Path, verifySubtree) {
+		// Not through the mux, which would redirect a path with . or ..
+		// segments or repeated slashes: that is the gateway's request's
+		// path, and a redirect would be taken for a refusal.
+		s.serveVerifySubtree(rec, r)
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
 
 	// The route, never the raw path or query, which a confused client may
 	// have put a secret or a token in.
@@ -101,7 +113,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("path", path),
 		slog.Int("status", rec.status),
 		slog.Duration("duration", time.Since(start)),
-		slog.String("remote", addrKey(r.RemoteAddr)),
+		slog.String("remote", s.remote(r)),
+	}
+	if info.forwarded {
+		attrs = append(attrs, slog.String("peer", addrKey(r.RemoteAddr)))
 	}
 	if info.clientID != "" {
 		attrs = append(attrs, slog.String("client_id", info.clientID))
@@ -148,7 +163,7 @@ func (s *Server) authenticate(r *http.Request, form map[string][]string) (*vault
 	}
 	snap := s.current()
 	now := s.now()
-	addr := addrKey(r.RemoteAddr)
+	addr := s.remote(r)
 	c, known := snap.clients[cred.clientID]
 	if wait, ok := s.throttle.allow(addr, cred.clientID, known, now); !ok {
 		return nil, nil, &oauthError{

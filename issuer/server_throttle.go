@@ -52,14 +52,20 @@ func newThrottle(cfg throttleConfig) *throttle {
 	}
 }
 
-// addrKey is the throttled unit of a remote address: the IP, or for IPv6
-// the /64, which one host can easily hop around in.
+// addrKey is the throttled unit of a remote address (IP:port) taken as
+// it is: see ipKey. Anything else is its own unit.
 func addrKey(remoteAddr string) string {
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
+	ip, _ := clientAddr(remoteAddr, nil, nil)
+	if !ip.IsValid() {
 		return remoteAddr
 	}
-	ip := ap.Addr().Unmap()
+	return ipKey(ip)
+}
+
+// ipKey is the throttled unit of a client's address: the IP, or for IPv6
+// the /64, which one host can easily hop around in.
+func ipKey(ip netip.Addr) string {
+	ip = ip.Unmap()
 	if ip.Is6() {
 		if p, err := ip.Prefix(64); err == nil {
 			return p.String()

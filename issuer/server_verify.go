@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,6 +34,12 @@ import (
 //	429  the key is over a limit (Retry-After, RateLimit-*), or too many
 //	     failed checks came from the caller's address (Retry-After)
 //	503  the use cannot be counted now (Retry-After)
+//
+// Envoy's ext_authz HTTP service keeps the method of the request it checks
+// and appends its path to the configured prefix: so /verify/ followed by
+// any path, with GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS, is
+// answered exactly as GET /verify (HEAD without a body). Its body, if any,
+// is never read. Plain /verify takes GET and HEAD only.
 //
 // Every answer has Cache-Control: no-store, so that no cache between the
 // gateway and keymint answers for a key later, and a body that is at most a
@@ -158,6 +165,33 @@ var verifyBodies = func() map[string][]byte {
 	return m
 }()
 
+// verifySubtree is the prefix of the paths served as GET /verify whatever
+// their method (see serveVerifySubtree); verifySubtreePattern names them
+// in the log, which never shows the path itself.
+const (
+	verifySubtree        = "/verify/"
+	verifySubtreePattern = "/verify/{path...}"
+)
+
+// verifySubtreeMethods are the methods served on /verify/PATH, in the
+// order of the Allow field of a 405.
+var verifySubtreeMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions,
+}
+
+// serveVerifySubtree answers /verify/PATH, for Envoy's ext_authz, as GET
+// /verify, with any method of verifySubtreeMethods; others get 405.
+func (s *Server) serveVerifySubtree(w http.ResponseWriter, r *http.Request) {
+	r.Pattern = verifySubtreePattern
+	if !slices.Contains(verifySubtreeMethods, r.Method) {
+		w.Header().Set("Allow", strings.Join(verifySubtreeMethods, ", "))
+		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		return
+	}
+	s.handleVerify(w, r)
+}
+
 // handleVerify is the gateway check, GET (or HEAD) /verify.
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
@@ -175,7 +209,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 // written the 200 response.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *keyRequestError {
 	now := s.now()
-	addr := addrKey(r.RemoteAddr)
+	addr := s.remote(r)
 	// Keys have no throttle bucket of their own: a key is named only by
 	// its secret, so failures cannot be aimed at one. The caller's address
 	// is throttled as for failed client authentication.

@@ -3,9 +3,11 @@ package issuer_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -493,6 +495,168 @@ func TestVerifyThrottle(t *testing.T) {
 	if w := e.verify(t, bearer(good.secret), "192.0.2.88:1"); w.Code != http.StatusTooManyRequests {
 		t.Errorf("good key from an address throttled by /token: %d", w.Code)
 	}
+}
+
+// TestVerifyThrottleBehindProxy: behind a trusted proxy, failed key checks
+// drain the bucket of the client X-Forwarded-For names, so that one
+// client's bad keys do not get another behind the same proxy a 429; the
+// fields of a peer that is not trusted are ignored, so that it cannot
+// escape its bucket by naming another, and the log shows the client as
+// remote and the proxy as peer.
+func TestVerifyThrottleBehindProxy(t *testing.T) {
+	e := newEnv(t, func(o *issuer.ServerOptions) {
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	})
+	issuer.SetAuthThrottle(e.srv, 3, 30*time.Second)
+	good := e.addKey(t, nil, vault.Key{Credential: vault.Credential{Name: "good"}})
+	e.reload(t)
+	const proxy, stranger = "10.0.0.2:41000", "192.0.2.50:1234"
+	from := func(secret, xff string) http.Header {
+		h := bearer(secret)
+		if xff != "" {
+			h.Set("X-Forwarded-For", xff)
+		}
+		return h
+	}
+
+	// Client A, behind the proxy, fails until throttled; a client it
+	// names to the left of the proxy's own entry changes nothing.
+	for i, spoof := range []string{"", "203.0.113.1, ", "203.0.113.2, "} {
+		if w := e.verify(t, from(e.newKeySecret(t), spoof+"198.51.100.1"), proxy); w.Code != http.StatusUnauthorized {
+			t.Fatalf("client A's failure %d: %d", i+1, w.Code)
+		}
+	}
+	if w := e.verify(t, from(good.secret, "198.51.100.1"), proxy); w.Code != http.StatusTooManyRequests {
+		t.Errorf("good key from client A after 3 failures: %d, want 429", w.Code)
+	}
+	if w := e.verify(t, from(good.secret, "203.0.113.1, 198.51.100.1"), proxy); w.Code != http.StatusTooManyRequests {
+		t.Errorf("good key from client A naming another client on its left: %d, want 429", w.Code)
+	}
+	// Client B, behind the same proxy, is not throttled; nor is the proxy.
+	if w := e.verify(t, from(good.secret, "198.51.100.2"), proxy); w.Code != http.StatusOK {
+		t.Errorf("good key from client B behind the same proxy: %d, want 200", w.Code)
+	}
+	if w := e.verify(t, from(good.secret, ""), proxy); w.Code != http.StatusOK {
+		t.Errorf("good key from the proxy itself: %d, want 200", w.Code)
+	}
+	// X-Real-IP, without X-Forwarded-For, names client A as well.
+	h := bearer(good.secret)
+	h.Set("X-Real-IP", "198.51.100.1")
+	if w := e.verify(t, h, proxy); w.Code != http.StatusTooManyRequests {
+		t.Errorf("good key from client A in X-Real-IP: %d, want 429", w.Code)
+	}
+
+	// A peer that is not trusted is its own address, whatever it says.
+	for i := range 3 {
+		xff := fmt.Sprintf("198.51.100.%d", 10+i) // a fresh bucket each time, if believed
+		if w := e.verify(t, from(e.newKeySecret(t), xff), stranger); w.Code != http.StatusUnauthorized {
+			t.Fatalf("stranger's failure %d: %d", i+1, w.Code)
+		}
+	}
+	h = from(good.secret, "198.51.100.99")
+	h.Set("X-Real-IP", "198.51.100.98")
+	if w := e.verify(t, h, stranger); w.Code != http.StatusTooManyRequests {
+		t.Errorf("good key from the untrusted peer naming a fresh client: %d, want 429", w.Code)
+	}
+	// ...and naming client B does not hurt B.
+	if w := e.verify(t, from(good.secret, "198.51.100.2"), proxy); w.Code != http.StatusOK {
+		t.Errorf("client B after the stranger's failures: %d, want 200", w.Code)
+	}
+	for _, xff := range []string{"198.51.100.10", "198.51.100.99"} {
+		if w := e.verify(t, from(good.secret, xff), proxy); w.Code != http.StatusOK {
+			t.Errorf("a client the untrusted peer named in X-Forwarded-For, %s, now behind the proxy: %d, want 200", xff, w.Code)
+		}
+	}
+
+	logs := e.logs.String()
+	for _, want := range []string{
+		`"remote":"198.51.100.1","peer":"10.0.0.2"`,
+		`"remote":"198.51.100.2","peer":"10.0.0.2"`,
+		`"remote":"192.0.2.50","error"`, // no peer field: not forwarded
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log does not say %s:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, "198.51.100.98") || strings.Contains(logs, "198.51.100.11") {
+		t.Errorf("the log shows an address an untrusted peer claimed:\n%s", logs)
+	}
+}
+
+// TestVerifySubtree: /verify/ followed by any path, with any of the
+// methods Envoy's ext_authz may forward, is answered as GET /verify,
+// without reading the body; other methods get 405, and plain /verify stays
+// GET and HEAD only.
+func TestVerifySubtree(t *testing.T) {
+	e := newEnv(t)
+	good := e.addKey(t, nil, vault.Key{Credential: vault.Credential{Name: "good", Scopes: []string{"a", "b"}}})
+	e.reload(t)
+	for _, method := range []string{http.MethodPost, http.MethodDelete, http.MethodGet, http.MethodHead,
+		http.MethodPut, http.MethodPatch, http.MethodOptions} {
+		for _, path := range []string{"/verify/some/path", "/verify/", "/verify/a//b/../c?x=1"} {
+			t.Run(method+" "+path, func(t *testing.T) {
+				body := &unreadBody{Reader: strings.NewReader(`{"some":"payload"}`)}
+				r := httptest.NewRequest(method, path, body)
+				r.Header.Set("Authorization", "Bearer "+good.secret)
+				r.RemoteAddr = "192.0.2.10:40000"
+				w := httptest.NewRecorder()
+				e.srv.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					t.Fatalf("%d %s, want 200", w.Code, w.Body)
+				}
+				checkVerifyResponse(t, method, w)
+				if got := w.Header().Get("X-Keymint-Key-Id"); got != good.id {
+					t.Errorf("X-Keymint-Key-Id %q, want %q", got, good.id)
+				}
+				if got := w.Header().Get("X-Keymint-Scopes"); got != "a b" {
+					t.Errorf("X-Keymint-Scopes %q", got)
+				}
+				if body.read {
+					t.Error("the body was read")
+				}
+			})
+		}
+	}
+	// Refusals are those of /verify too.
+	for _, method := range []string{http.MethodPost, http.MethodDelete} {
+		w := e.do(t, request{method: method, path: "/verify/some/path", header: bearer(e.newKeySecret(t))})
+		if w.Code != http.StatusUnauthorized || w.Body.String() != `{"error":"invalid_key"}` {
+			t.Errorf("%s /verify/some/path with an unknown key: %d %s", method, w.Code, w.Body)
+		}
+		checkVerifyResponse(t, method, w)
+		w = e.do(t, request{method: method, path: "/verify/some/path"})
+		if w.Code != http.StatusUnauthorized {
+			t.Errorf("%s /verify/some/path without a key: %d", method, w.Code)
+		}
+	}
+	w := e.do(t, request{method: "PROPFIND", path: "/verify/some/path", header: bearer(good.secret)})
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" {
+		t.Errorf("PROPFIND /verify/some/path: %d, Allow %q", w.Code, w.Header().Get("Allow"))
+	}
+	for _, method := range []string{http.MethodPost, http.MethodDelete} {
+		if w := e.do(t, request{method: method, path: "/verify", header: bearer(good.secret)}); w.Code != http.StatusMethodNotAllowed {
+			t.Errorf("%s /verify: %d, want 405", method, w.Code)
+		}
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, `"method":"POST","path":"/verify/{path...}","status":200`) ||
+		!strings.Contains(logs, `"method":"DELETE","path":"/verify/{path...}","status":200`) {
+		t.Errorf("the log does not name the route:\n%s", logs)
+	}
+	if strings.Contains(logs, "some/path") {
+		t.Errorf("the log shows a request's path:\n%s", logs)
+	}
+}
+
+// unreadBody is a request body that notes whether it was read.
+type unreadBody struct {
+	io.Reader
+	read bool
+}
+
+func (b *unreadBody) Read(p []byte) (int, error) {
+	b.read = true
+	return b.Reader.Read(p)
 }
 
 // TestVerifyLastUsed: keys' last_used_at reaches the vault in the group

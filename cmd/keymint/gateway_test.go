@@ -27,7 +27,9 @@ import (
 // TestNginxAuthRequest puts a real nginx in front of a small upstream, with
 // auth_request asking keymint serve's GET /verify about the API key of each
 // request (testdata/nginx/nginx.conf): a good key passes and the upstream
-// sees its id, a bad or expired key gets 401, and a key over its limit 429.
+// sees its id, a bad or expired key gets 401, a key over its limit 429, and
+// bad keys from one client (X-Forwarded-For, believed from nginx with
+// --trusted-proxy) get 429 for that client only.
 func TestNginxAuthRequest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds keymint and runs keymint serve and nginx")
@@ -61,7 +63,7 @@ func TestNginxAuthRequest(t *testing.T) {
 		t.Fatal("key new --expires 6s: no expires_at")
 	}
 
-	serve := startServeProcess(t, e)
+	serve := startServeProcess(t, e, "--trusted-proxy", "127.0.0.1")
 	keymintAddr := strings.TrimPrefix(serve.url, "http://")
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
@@ -215,6 +217,53 @@ func TestNginxAuthRequest(t *testing.T) {
 			if l, r := resp.Header.Get("RateLimit-Limit"), resp.Header.Get("RateLimit-Remaining"); l != "2" || r != "0" {
 				t.Errorf("429 through nginx: RateLimit-Limit %q, RateLimit-Remaining %q; want 2 and 0", l, r)
 			}
+		}
+	})
+
+	// nginx passes the client's address in X-Forwarded-For, which keymint
+	// believes from it (--trusted-proxy 127.0.0.1): bad keys from one
+	// client get that client a 429, not another behind the same nginx.
+	// The test's own X-Forwarded-For stands for a hop in front of nginx.
+	t.Run("ThrottlePerClient", func(t *testing.T) {
+		send := func(t *testing.T, forwardedFor, key string) *http.Response {
+			t.Helper()
+			req, _ := http.NewRequest(http.MethodGet, gw+"/api/invoices", nil)
+			if forwardedFor != "" {
+				req.Header.Set("X-Forwarded-For", forwardedFor)
+			}
+			req.Header.Set("X-API-Key", key)
+			resp, _, err := roundTrip(hc, req)
+			if err != nil {
+				t.Fatalf("GET %s/api/invoices: %v", gw, err)
+			}
+			return resp
+		}
+		const attacker, other = "198.51.100.7", "198.51.100.8"
+		for i := range 10 {
+			unknown, err := apikey.Generate("km")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp := send(t, attacker, unknown); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("unknown key %d from %s: %s, want 401", i+1, attacker, resp.Status)
+			}
+		}
+		resp := send(t, attacker, good.Secret)
+		if wantStatus(t, "good key from a client after 10 unknown keys", resp, http.StatusTooManyRequests) {
+			if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || n < 1 {
+				t.Errorf("throttled through nginx with Retry-After %q", resp.Header.Get("Retry-After"))
+			}
+		}
+		wantStatus(t, "good key from another client behind the same nginx", send(t, other, good.Secret), http.StatusOK)
+		wantStatus(t, "good key from nginx's own client", send(t, "", good.Secret), http.StatusOK)
+		// The log names the client, and nginx as the peer.
+		want := "remote=" + attacker + " peer=127.0.0.1"
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(serve.stderr.String(), want); {
+			if time.Now().After(deadline) {
+				t.Errorf("keymint serve's log does not say %q", want)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 

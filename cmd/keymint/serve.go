@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -45,6 +46,9 @@ type serveOptions struct {
 	insecureListen bool
 	logFormat      string
 	dev            bool
+	trustedProxy   []string
+	// trustedProxies is trustedProxy parsed, by check.
+	trustedProxies []netip.Prefix
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -62,6 +66,7 @@ the vault's clients and signing keys, with a check of API keys for gateways:
   POST /introspect                             token introspection (RFC 7662)
   POST /revoke                                 token revocation (RFC 7009)
   GET  /verify                                 API key check for gateways (also HEAD)
+  ANY  /verify/PATH                            the same, for Envoy ext_authz (any method)
   GET  /healthz                                liveness
 
 The server keeps the vault's records in memory and does not hold the vault
@@ -78,6 +83,9 @@ WWW-Authenticate for a missing, mistyped, unknown, retired or expired key;
 400 when both fields carry different keys; 429 with Retry-After over the
 key's limit. Each 200 is one use of the key (key new --limit). Answers are
 never cached (Cache-Control: no-store) and carry at most a short JSON body.
+/verify/ followed by any path is answered the same with GET, HEAD, POST,
+PUT, PATCH, DELETE or OPTIONS (the body is not read), for Envoy's
+ext_authz, which keeps the method and appends the path to its prefix.
 Note that nginx's auth_request turns any status but 2xx, 401 and 403 into
 500: map a 429 back with error_page.
 
@@ -88,7 +96,14 @@ its limit gets 429 with Retry-After; /verify counts keys the same way.
 Repeated failed client authentication from one address, or against one
 client, gets 429 too, for a few seconds, and so do repeated checks of
 unknown or retired keys from one address. Behind a gateway that address is
-the gateway's.
+the gateway's, so that a few bad keys from anyone would get every caller a
+429: name the gateway with --trusted-proxy (a CIDR or an IP; repeatable)
+and, for requests from it, the address is the right-most one of
+X-Forwarded-For that is not itself a trusted proxy (without that field,
+X-Real-IP). With nginx, --trusted-proxy 127.0.0.1 and
+"proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;". Those
+fields are ignored from any other caller, which could otherwise pick its
+own address.
 
 Once listening, it prints "listening on URL" on stderr; with --listen
 127.0.0.1:0 the URL has the port chosen. Logs (one line per request, never a
@@ -118,6 +133,7 @@ Exit codes: 0 stopped by a signal, 1 the server could not start or failed,
   keymint serve --listen 127.0.0.1:0 --log-format json
   keymint serve --listen :8443 --issuer https://auth.example --tls-cert cert.pem --tls-key key.pem
   keymint serve --dev
+  keymint serve --trusted-proxy 127.0.0.1 --trusted-proxy 10.0.0.0/8
   curl -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials http://127.0.0.1:8080/token
   curl -H "Authorization: Bearer $KEY" http://127.0.0.1:8080/verify`,
 		Args: cobra.NoArgs,
@@ -138,11 +154,20 @@ Exit codes: 0 stopped by a signal, 1 the server could not start or failed,
 	f.BoolVar(&o.insecureListen, "insecure-listen", false, "allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.dev, "dev", false, "serve a throwaway vault with a ready client, for development")
+	f.StringArrayVar(&o.trustedProxy, "trusted-proxy", nil, "believe X-Forwarded-For and X-Real-IP from this gateway, a CIDR or an IP (repeatable)")
 	return cmd
 }
 
-// check validates the flags on their own.
-func (o serveOptions) check() error {
+// check validates the flags on their own, and parses --trusted-proxy.
+func (o *serveOptions) check() error {
+	o.trustedProxies = o.trustedProxies[:0]
+	for _, s := range o.trustedProxy {
+		p, err := parseTrustedProxy(s)
+		if err != nil {
+			return err
+		}
+		o.trustedProxies = append(o.trustedProxies, p)
+	}
 	switch o.logFormat {
 	case "text", "json":
 	default:
@@ -159,6 +184,19 @@ func (o serveOptions) check() error {
 		return usagef("refusing to serve plain HTTP on %s, which is not a loopback address: clients would send secrets in the clear; give --tls-cert and --tls-key, or --insecure-listen behind a TLS-terminating proxy", o.listen)
 	}
 	return nil
+}
+
+// parseTrustedProxy parses a --trusted-proxy: a CIDR, or an IP as the
+// prefix of that one address.
+func parseTrustedProxy(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	if ip, err := netip.ParseAddr(s); err == nil && ip.Zone() == "" {
+		ip = ip.Unmap()
+		return netip.PrefixFrom(ip, ip.BitLen()), nil
+	}
+	return netip.Prefix{}, usagef("invalid --trusted-proxy %q: give a CIDR such as 10.0.0.0/8 or an IP such as 127.0.0.1", s)
 }
 
 func (o serveOptions) tls() bool { return o.tlsCert != "" }
@@ -254,7 +292,7 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 	}
 
 	logger := newLogger(a, o.logFormat)
-	srv, err := issuer.NewServer(issuer.ServerOptions{Vault: v, Issuer: iss, Logger: logger})
+	srv, err := issuer.NewServer(issuer.ServerOptions{Vault: v, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies})
 	if err != nil {
 		if errors.Is(err, vault.ErrNotFound) {
 			return fmt.Errorf("vault %s has no active signing key; create one with `keymint signing-key new`", v.Path())
@@ -283,7 +321,11 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 	if !isLoopback(listenHost) && !o.tls() {
 		logger.Warn("serving plain HTTP on a non-loopback address (--insecure-listen): terminate TLS in front of it", "listen", ln.Addr().String())
 	}
-	logger.Info("serving", "issuer", srv.Issuer(), "listen", ln.Addr().String(), "vault", v.Path())
+	serving := []any{"issuer", srv.Issuer(), "listen", ln.Addr().String(), "vault", v.Path()}
+	if len(o.trustedProxies) > 0 {
+		serving = append(serving, "trusted_proxies", fmt.Sprint(o.trustedProxies))
+	}
+	logger.Info("serving", serving...)
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()

@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"net/http"
@@ -400,6 +401,8 @@ func TestServeRefuses(t *testing.T) {
 		{[]string{"--issuer", "auth.example"}, exitUsage, "--issuer"},
 		{[]string{"--issuer", "https://auth.example/#x"}, exitUsage, "fragment"},
 		{[]string{"extra"}, exitUsage, ""},
+		{[]string{"--trusted-proxy", "bogus"}, exitUsage, `invalid --trusted-proxy "bogus"`},
+		{[]string{"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "fe80::1%eth0"}, exitUsage, "--trusted-proxy"},
 		{[]string{"--listen", "127.0.0.1:0"}, exitFailure, "no vault"},
 		{[]string{"--listen", "127.0.0.1:0", "--dev", "--tls-cert", "nope.pem", "--tls-key", "nope.pem"}, exitFailure, "tls"},
 	}
@@ -411,6 +414,39 @@ func TestServeRefuses(t *testing.T) {
 		}
 		if strings.Contains(errb.String(), "listening") {
 			t.Errorf("serve %v listened", tt.args)
+		}
+	}
+}
+
+// TestParseTrustedProxy: --trusted-proxy takes a CIDR, or an IP as the
+// prefix of that one address.
+func TestParseTrustedProxy(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1":              "127.0.0.1/32",
+		"10.0.0.0/8":             "10.0.0.0/8",
+		"10.1.2.3/8":             "10.0.0.0/8",
+		"::1":                    "::1/128",
+		"2001:db8::/32":          "2001:db8::/32",
+		"::ffff:192.0.2.1":       "192.0.2.1/32",
+		"bogus":                  "",
+		"":                       "",
+		"10.0.0.0/33":            "",
+		"fe80::1%eth0":           "",
+		"127.0.0.1:8080":         "",
+		"http://127.0.0.1":       "",
+		"10.0.0.0/8,10.1.0.0/16": "",
+	} {
+		p, err := parseTrustedProxy(in)
+		switch {
+		case want == "" && err == nil:
+			t.Errorf("parseTrustedProxy(%q) = %s, want an error", in, p)
+		case want == "":
+			var ue usageError
+			if !errors.As(err, &ue) {
+				t.Errorf("parseTrustedProxy(%q): %v is not a usage error", in, err)
+			}
+		case err != nil || p.String() != want:
+			t.Errorf("parseTrustedProxy(%q) = %s, %v; want %s", in, p, err, want)
 		}
 	}
 }
