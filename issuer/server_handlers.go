@@ -329,10 +329,10 @@ func (s *Server) activeClaims(snap *snapshot, token string, now time.Time) (Clai
 	return claims, nil
 }
 
-// handleIntrospect is the introspection endpoint (RFC 7662). Any client may
-// introspect any token, as a resource server that is a client must; a
-// token that is not valid for any reason is just inactive.
-func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+// tokenRequest reads what /introspect and /revoke share: a form with one
+// token (and optionally a token_type_hint) from an authenticated client. It
+// answers the request itself, and reports false, when that fails.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (token string, c *vault.Client, snap *snapshot, ok bool) {
 	form, e := readForm(r, s.maxBody)
 	if e == nil {
 		e = checkSingle(form, "token", "token_type_hint", "client_id", "client_secret")
@@ -340,17 +340,26 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if e == nil && form.Get("token") == "" {
 		e = badRequest("missing token")
 	}
-	if e != nil {
-		fail(w, r, e)
-		return
+	if e == nil {
+		c, snap, e = s.authenticate(r, form)
 	}
-	_, snap, e := s.authenticate(r, form)
 	if e != nil {
 		fail(w, r, e)
-		return
+		return "", nil, nil, false
 	}
 	noStore(w.Header())
-	claims, err := s.activeClaims(snap, form.Get("token"), s.now())
+	return form.Get("token"), c, snap, true
+}
+
+// handleIntrospect is the introspection endpoint (RFC 7662). Any client may
+// introspect any token, as a resource server that is a client must; a
+// token that is not valid for any reason is just inactive.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	token, _, snap, ok := s.tokenRequest(w, r)
+	if !ok {
+		return
+	}
+	claims, err := s.activeClaims(snap, token, s.now())
 	if err != nil {
 		logOf(r).cause = err
 		writeJSON(w, http.StatusOK, introspection{Active: false})
@@ -380,25 +389,12 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 // own tokens; a token that is invalid, expired or already revoked needs no
 // revoking, and gets 200 like a revoked one (RFC 7009 §2.2).
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	form, e := readForm(r, s.maxBody)
-	if e == nil {
-		e = checkSingle(form, "token", "token_type_hint", "client_id", "client_secret")
-	}
-	if e == nil && form.Get("token") == "" {
-		e = badRequest("missing token")
-	}
-	if e != nil {
-		fail(w, r, e)
+	token, c, snap, ok := s.tokenRequest(w, r)
+	if !ok {
 		return
 	}
-	c, snap, e := s.authenticate(r, form)
-	if e != nil {
-		fail(w, r, e)
-		return
-	}
-	noStore(w.Header())
 	now := s.now()
-	claims, err := snap.keys.Verify(form.Get("token"), now)
+	claims, err := snap.keys.Verify(token, now)
 	if err == nil && claims.Issuer != s.issuer {
 		err = errors.New("token is of another issuer")
 	}
