@@ -241,7 +241,7 @@ func newClientLsCmd(a *app) *cobra.Command {
 			now := time.Now()
 			t := newTable(a.io.Out, "NAME", "CLIENT ID", "GRANTS", "SCOPES", "TOKEN TTL", "LAST USED", "CREATED")
 			for _, c := range clients {
-				t.row(c.Name, c.ID, strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, " "), c.TokenTTL.String(), relTime(c.LastUsedAt, now, "never"), relTime(&c.CreatedAt, now, ""))
+				t.row(c.Name, c.ID, strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, " "), shortDuration(c.TokenTTL), relTime(c.LastUsedAt, now, "never"), relTime(&c.CreatedAt, now, ""))
 			}
 			return t.flush()
 		},
@@ -277,7 +277,7 @@ func newClientShowCmd(a *app) *cobra.Command {
 			t.row("redirect uris", strings.Join(c.RedirectURIs, " "))
 			t.row("scopes", strings.Join(c.Scopes, " "))
 			t.row("audience", strings.Join(c.Audience, " "))
-			t.row("token ttl", c.TokenTTL.String())
+			t.row("token ttl", shortDuration(c.TokenTTL))
 			t.row("limits", strings.Join(limitStrings(c.Limits), " "))
 			t.row("usage", usage)
 			t.row("description", c.Description)
@@ -375,7 +375,7 @@ func newClientRotateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return notFoundHint(err, "client ls")
 			}
-			return a.printClientSecret(c, secret, fmt.Sprintf("rotated the secret of client %s; the old one works for %s more", c.Name, grace))
+			return a.printClientSecret(c, secret, fmt.Sprintf("rotated the secret of client %s; the old one works for %s more", c.Name, shortDuration(grace)))
 		},
 	}
 	cmd.Flags().DurationVar(&grace, "grace", 24*time.Hour, "how long the old secret keeps working")

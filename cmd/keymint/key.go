@@ -302,7 +302,7 @@ func newKeyRotateCmd(a *app) *cobra.Command {
 				v.Secret = secret
 				return a.writeJSON(v)
 			}
-			fmt.Fprintf(a.io.Err, "rotated key %s (%s); the old secret works for %s more; the new secret below is shown only this once\n", k.Name, k.ID, grace)
+			fmt.Fprintf(a.io.Err, "rotated key %s (%s); the old secret works for %s more; the new secret below is shown only this once\n", k.Name, k.ID, shortDuration(grace))
 			fmt.Fprintln(a.io.Out, secret)
 			return nil
 		},

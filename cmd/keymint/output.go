@@ -90,3 +90,15 @@ func utcPtr(t *time.Time) *time.Time {
 	u := t.UTC().Truncate(time.Second)
 	return &u
 }
+
+// shortDuration drops the zero units Go prints: "24h", not "24h0m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -31,3 +31,19 @@ func TestRelTime(t *testing.T) {
 		t.Errorf("relTime(nil) = %q", got)
 	}
 }
+
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		24 * time.Hour:             "24h",
+		time.Hour + 30*time.Minute: "1h30m",
+		10 * time.Minute:           "10m",
+		90 * time.Second:           "1m30s",
+		0:                          "0s",
+		time.Hour + 5*time.Second:  "1h0m5s",
+		500 * time.Millisecond:     "500ms",
+	} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
