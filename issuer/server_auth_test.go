@@ -3,7 +3,6 @@ package issuer_test
 import (
 	"encoding/base64"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -126,14 +125,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
 			var logs syncBuffer
-			e := newEnv(t, func(o *issuer.ServerOptions) {
-				opts := &slog.HandlerOptions{Level: slog.LevelDebug}
-				if format == "text" {
-					o.Logger = slog.New(slog.NewTextHandler(&logs, opts))
-				} else {
-					o.Logger = slog.New(slog.NewJSONHandler(&logs, opts))
-				}
-			})
+			e := newEnv(t, logTo(&logs, format))
 			erp := e.clients["erp"]
 			wrongSecret := e.newSecret(t)
 			var tokens, headers []string

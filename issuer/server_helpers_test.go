@@ -54,6 +54,18 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// logTo makes the server log at debug level, as text or JSON, into logs.
+func logTo(logs *syncBuffer, format string) func(*issuer.ServerOptions) {
+	return func(o *issuer.ServerOptions) {
+		opts := &slog.HandlerOptions{Level: slog.LevelDebug}
+		if format == "text" {
+			o.Logger = slog.New(slog.NewTextHandler(logs, opts))
+		} else {
+			o.Logger = slog.New(slog.NewJSONHandler(logs, opts))
+		}
+	}
+}
+
 // syncBuffer is a log sink that goroutines may share.
 type syncBuffer struct {
 	mu  sync.Mutex

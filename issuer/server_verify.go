@@ -66,7 +66,7 @@ var (
 	errKeyTooLong     = errors.New("API key too long")
 	errRepeatedAuth   = errors.New("more than one Authorization field")
 	errRepeatedAPIKey = errors.New("more than one X-API-Key field")
-	errConflictingKey = errors.New("Authorization and X-API-Key carry different keys")
+	errConflictingKey = errors.New("the Authorization and X-API-Key fields carry different keys")
 	errUnknownKey     = errors.New("unknown key")
 	errRetiredKey     = errors.New("retired key")
 	errKeyExpired     = errors.New("key has expired")

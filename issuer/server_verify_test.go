@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -746,14 +745,7 @@ func TestVerifyLogsCarryNoKeys(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
 			var logs syncBuffer
-			e := newEnv(t, func(o *issuer.ServerOptions) {
-				opts := &slog.HandlerOptions{Level: slog.LevelDebug}
-				if format == "text" {
-					o.Logger = slog.New(slog.NewTextHandler(&logs, opts))
-				} else {
-					o.Logger = slog.New(slog.NewJSONHandler(&logs, opts))
-				}
-			})
+			e := newEnv(t, logTo(&logs, format))
 			good := e.addKey(t, nil, vault.Key{Credential: vault.Credential{Name: "good", Scopes: []string{"a", "b"}}})
 			metered := e.addKey(t, nil, vault.Key{Credential: vault.Credential{Name: "metered", Limits: []vault.Limit{{Count: 1, Period: "day"}}}})
 			expired := e.addKey(t, nil, vault.Key{Credential: vault.Credential{Name: "expired", ExpiresAt: new(serverEpoch.Add(time.Second))}})
