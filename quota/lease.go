@@ -123,8 +123,10 @@ type lease struct {
 	// closed; the lease is then no longer in the map.
 	gone bool
 
-	// refilling is set while the next block is reserved in the background.
-	refilling bool
+	// refilled is non-nil while the next block is reserved in the
+	// background, and is closed once that block has joined the lease or
+	// been given back.
+	refilled chan struct{}
 }
 
 // NewLeaser returns a Leaser over v that reads the time from clock, or from
@@ -221,6 +223,16 @@ func (l *Leaser) take(ls *lease, id string) (d Decision, retry bool, err error) 
 			return Decision{Status: ls.blocking, Limited: true}, false, nil
 		}
 	}
+	if refilled := ls.refilled; refilled != nil {
+		// A block is on its way. Reserving another now would let the two
+		// reservations' decisions, each read from the vault at its own
+		// time, overwrite one another, and the remaining counts handed out
+		// would be off by a block; wait for it and look again.
+		ls.mu.Unlock()
+		<-refilled
+		ls.mu.Lock()
+		return Decision{}, true, nil
+	}
 	var r reservation
 	err = l.update(func(tx *vault.Tx) error {
 		var err error
@@ -253,11 +265,11 @@ func (l *Leaser) maybeRefill(ls *lease, id string, now time.Time) {
 	// Near a limit, uses held ahead by this server would be uses denied to
 	// other processes: there blocks stay small and are reserved on demand.
 	nearLimit := ls.allowed.Limited && ls.allowed.Status.Remaining < 8*size
-	if ls.refilling || ls.denied || nearLimit || ls.size < minRefillBlock || ls.left > ls.size/4 ||
+	if ls.refilled != nil || ls.denied || nearLimit || ls.size < minRefillBlock || ls.left > ls.size/4 ||
 		ls.until.Sub(now) < l.maxAge()/4 || l.closed.Load() {
 		return
 	}
-	ls.refilling = true
+	ls.refilled = make(chan struct{})
 	l.refills.Add(1)
 	go l.refill(ls, id, size)
 }
@@ -279,7 +291,10 @@ func (l *Leaser) refill(ls *lease, id string, size int64) {
 	})
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	ls.refilling = false
+	defer func() {
+		close(ls.refilled)
+		ls.refilled = nil
+	}()
 	if err != nil || r.denied {
 		return // take reserves, or learns the denial, as usual
 	}
