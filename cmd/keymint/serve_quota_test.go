@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,9 +25,10 @@ import (
 )
 
 // TestServeQuota is issue 4's test (2): a credential with a limit of 100,
-// `keymint serve` under load from concurrent HTTP clients while CLI
-// processes count uses of the same credential, and the server killed with
-// SIGKILL midway and restarted on the same vault while the load goes on.
+// `keymint serve` under load from a load tool (wrk) and from HTTP clients
+// that check every answer, while CLI processes count uses of the same
+// credential, and the server killed with SIGKILL midway and restarted on
+// the same vault and port while the load goes on.
 // Never more than 100 uses are granted in all, the vault counts at least
 // every use granted, and at least half the limit is granted (a crash may
 // lose the unused part of a lease, never more).
@@ -35,6 +37,7 @@ func TestServeQuota(t *testing.T) {
 		t.Skip("builds keymint, runs keymint serve and hundreds of processes")
 	}
 	waitOutsideMonthEnd(t, 3*time.Minute)
+	wrkPath(t)
 	bin := buildKeymint(t)
 
 	t.Run("Token", func(t *testing.T) {
@@ -52,6 +55,15 @@ func TestServeQuota(t *testing.T) {
 			name: "ci",
 			http: func(ctx context.Context, hc *http.Client, base string) (loadOutcome, string) {
 				return tokenOutcome(ctx, hc, base, c.ID, c.Secret)
+			},
+			wrk: wrkRequest{
+				method: http.MethodPost,
+				path:   "/token",
+				headers: map[string]string{
+					"Content-Type":  "application/x-www-form-urlencoded",
+					"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(c.ID+":"+c.Secret)),
+				},
+				body: "grant_type=client_credentials",
 			},
 			cliArgs: []string{"token", "issue", "--client", "ci"},
 			cliGranted: func(stdout string) bool {
@@ -75,6 +87,11 @@ func TestServeQuota(t *testing.T) {
 			name: "partner-x",
 			http: func(ctx context.Context, hc *http.Client, base string) (loadOutcome, string) {
 				return verifyOutcome(ctx, hc, base, k.ID, k.Secret)
+			},
+			wrk: wrkRequest{
+				method:  http.MethodGet,
+				path:    "/verify",
+				headers: map[string]string{"Authorization": "Bearer " + k.Secret},
 			},
 			cliArgs:  []string{"key", "verify"},
 			cliStdin: k.Secret + "\n",
@@ -100,6 +117,7 @@ func waitOutsideMonthEnd(t *testing.T, margin time.Duration) {
 type quotaLoad struct {
 	name       string // the credential's name, limited to 100/month
 	http       func(ctx context.Context, hc *http.Client, base string) (loadOutcome, string)
+	wrk        wrkRequest
 	cliArgs    []string
 	cliStdin   string
 	cliGranted func(stdout string) bool
@@ -162,24 +180,37 @@ func (s *loadStats) count(o loadOutcome, srcs, phases []int) int {
 
 func testServeQuotaLoad(t *testing.T, e *keymintEnv, load quotaLoad) {
 	const (
-		limit       = 100
-		killAt      = 30 // granted uses before the SIGKILL
-		httpWorkers = 8
-		cliWorkers  = 4
+		limit          = 100
+		killAt         = 30 // granted uses before the SIGKILL
+		httpWorkers    = 4
+		wrkConnections = 8
+		cliWorkers     = 4
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	s1 := startServeProcess(t, e)
-	var base atomic.Pointer[string]
-	base.Store(&s1.url)
+	// A fixed port, so that the restarted server takes the same one and wrk
+	// goes on as a client would.
+	listen := listenAddrOutsideEphemeral(t)
+	s1 := startServeProcess(t, e, "--listen", listen)
+	base := s1.url
 	var phase atomic.Int32 // 0 serving, 1 killed, 2 restarted
 
 	var stats loadStats
 	var stop atomic.Bool
 	var wg sync.WaitGroup
-	stopLoad := sync.OnceFunc(func() { stop.Store(true); wg.Wait() })
+	wrk := startWrk(t, base, wrkConnections, load.wrk)
+	var (
+		wrkSum wrkSummary
+		wrkErr error
+	)
+	stopLoad := sync.OnceFunc(func() {
+		stop.Store(true)
+		wg.Wait()
+		wrkSum, wrkErr = wrk.stop()
+	})
 	defer stopLoad()
+	grantedSoFar := func() int { return stats.count(outGranted, nil, nil) + wrk.granted() }
 
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: httpWorkers}}
 	defer hc.CloseIdleConnections()
@@ -187,7 +218,7 @@ func testServeQuotaLoad(t *testing.T, e *keymintEnv, load quotaLoad) {
 		wg.Go(func() {
 			for !stop.Load() && ctx.Err() == nil {
 				p := int(phase.Load())
-				o, detail := load.http(ctx, hc, *base.Load())
+				o, detail := load.http(ctx, hc, base)
 				stats.add(srcHTTP, p, o, detail)
 				if o == outUnavailable {
 					time.Sleep(5 * time.Millisecond)
@@ -251,18 +282,19 @@ func testServeQuotaLoad(t *testing.T, e *keymintEnv, load quotaLoad) {
 	}
 
 	began := time.Now()
-	if !waitFor(time.Minute, func() bool { return stats.count(outGranted, nil, nil) >= killAt }) {
+	if !waitFor(time.Minute, func() bool { return grantedSoFar() >= killAt }) {
 		failLoad("%d uses granted before the kill, want %d first (%d unexpected answers)",
-			stats.count(outGranted, nil, nil), killAt, stats.count(outUnexpected, nil, nil))
+			grantedSoFar(), killAt, stats.count(outUnexpected, nil, nil))
 	}
 	s1.kill(t)
 	phase.Store(1)
-	grantedAtKill := stats.count(outGranted, nil, nil)
-	t.Logf("SIGKILL after %v with %d uses granted", time.Since(began).Round(time.Millisecond), grantedAtKill)
+	t.Logf("SIGKILL after %v with %d uses granted (%d to wrk)", time.Since(began).Round(time.Millisecond), grantedSoFar(), wrk.granted())
 
 	time.Sleep(200 * time.Millisecond) // the CLI goes on alone meanwhile
-	s2 := startServeProcess(t, e)
-	base.Store(&s2.url)
+	s2 := startServeProcess(t, e, "--listen", listen)
+	if s2.url != base {
+		t.Fatalf("restarted serve listens on %s, want %s", s2.url, base)
+	}
 	phase.Store(2)
 	restarted := time.Now()
 
@@ -278,6 +310,11 @@ func testServeQuotaLoad(t *testing.T, e *keymintEnv, load quotaLoad) {
 		t.Errorf("restarted serve did not stop cleanly on SIGTERM: %v\n%s", err, tail(s2.stderr.String(), 2000))
 	}
 
+	if wrkErr != nil {
+		t.Fatal(wrkErr)
+	}
+	t.Logf("wrk: %d answers in %v (%.0f/s), statuses %v, %s",
+		wrkSum.requests, wrkSum.elapsed, float64(wrkSum.requests)/wrkSum.elapsed.Seconds(), wrkSum.statuses, wrkSum.errors)
 	for _, src := range []struct {
 		name string
 		i    int
@@ -293,17 +330,32 @@ func testServeQuotaLoad(t *testing.T, e *keymintEnv, load quotaLoad) {
 		t.Errorf("after the restart the limit was not reached within a minute under load")
 	}
 
-	granted := stats.count(outGranted, nil, nil)
+	for status, n := range wrkSum.statuses {
+		switch status {
+		case http.StatusOK, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		default:
+			t.Errorf("wrk got %d answers with status %d", n, status)
+		}
+	}
+	if wrkSum.statuses[http.StatusOK] != wrkSum.granted {
+		t.Errorf("wrk counted %d answers 200 but its files %d", wrkSum.statuses[http.StatusOK], wrkSum.granted)
+	}
+	wrkGranted := wrkSum.granted
 	httpGranted := stats.count(outGranted, []int{srcHTTP}, nil)
 	cliGranted := stats.count(outGranted, []int{srcCLI}, nil)
+	granted := wrkGranted + httpGranted + cliGranted
 	if granted > limit {
-		t.Errorf("%d uses granted in all (%d over HTTP, %d by the CLI), limit %d", granted, httpGranted, cliGranted, limit)
+		t.Errorf("%d uses granted in all (%d to wrk, %d to the checking HTTP clients, %d to the CLI), limit %d",
+			granted, wrkGranted, httpGranted, cliGranted, limit)
 	}
 	if granted < limit/2 {
 		t.Errorf("only %d uses granted in all, want at least %d of the limit of %d: a crash may lose a lease's unused part, not more", granted, limit/2, limit)
 	}
-	if httpGranted == 0 || cliGranted == 0 {
-		t.Errorf("%d uses granted over HTTP and %d by the CLI: the test needs both", httpGranted, cliGranted)
+	if wrkGranted == 0 || cliGranted == 0 {
+		t.Errorf("%d uses granted to wrk and %d to the CLI: the test needs both", wrkGranted, cliGranted)
+	}
+	if wrkSum.statuses[http.StatusTooManyRequests] == 0 {
+		t.Errorf("wrk was never refused over quota")
 	}
 	if stats.count(outGranted, nil, []int{2}) == 0 {
 		t.Errorf("no use granted after the restart")
@@ -313,7 +365,8 @@ func testServeQuotaLoad(t *testing.T, e *keymintEnv, load quotaLoad) {
 	}
 
 	used := monthUsed(t, e, load.name, limit)
-	t.Logf("%d granted (%d HTTP, %d CLI), usage show: %d used; %d counted but never granted", granted, httpGranted, cliGranted, used, used-int64(granted))
+	t.Logf("%d granted (%d wrk, %d checking HTTP clients, %d CLI), usage show: %d used; %d counted but never granted",
+		granted, wrkGranted, httpGranted, cliGranted, used, used-int64(granted))
 	if used > limit || used < int64(granted) {
 		t.Errorf("usage show: %d used, want between the %d granted and the limit of %d", used, granted, limit)
 	}
