@@ -26,6 +26,13 @@ type config struct {
 	// --issuer.
 	Issuer string `mapstructure:"issuer"`
 
+	// The settings of serve, with the names of its flags.
+	Listen       string   `mapstructure:"listen"`
+	TLSCert      string   `mapstructure:"tls-cert"`
+	TLSKey       string   `mapstructure:"tls-key"`
+	LogFormat    string   `mapstructure:"log-format"`
+	TrustedProxy []string `mapstructure:"trusted-proxy"`
+
 	// identityExplicit is set when the identity file was named rather than
 	// defaulted, so a missing file is an error instead of a fallback.
 	identityExplicit bool
@@ -42,6 +49,11 @@ var envNames = map[string]string{
 	"output":          "KEYMINT_OUTPUT",
 	"config":          "KEYMINT_CONFIG",
 	"issuer":          "KEYMINT_ISSUER",
+	"listen":          "KEYMINT_LISTEN",
+	"tls-cert":        "KEYMINT_TLS_CERT",
+	"tls-key":         "KEYMINT_TLS_KEY",
+	"log-format":      "KEYMINT_LOG_FORMAT",
+	"trusted-proxy":   "KEYMINT_TRUSTED_PROXY", // comma-separated
 }
 
 func addGlobalFlags(fs *pflag.FlagSet) {
@@ -68,6 +80,8 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 	}
 	v.SetDefault("lock-timeout", 10*time.Second)
 	v.SetDefault("output", "text")
+	v.SetDefault("listen", defaultListen)
+	v.SetDefault("log-format", "text")
 
 	cfgFile := v.GetString("config")
 	explicitCfg := cfgFile != ""

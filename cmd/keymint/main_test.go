@@ -69,6 +69,7 @@ func TestScripts(t *testing.T) {
 			"envfile":   cmdEnvfile,
 			"typo":      cmdTypo,
 			"sleep":     cmdSleep,
+			"need":      cmdNeed,
 			"freeport":  cmdFreeport, // serve_test.go
 			"waitport":  cmdWaitport, // serve_test.go
 		},
@@ -115,6 +116,20 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if !strings.HasPrefix(stderr, "keymint: ") || !strings.HasSuffix(stderr, "\n") || strings.Count(stderr, "\n") != 1 {
 		ts.Fatalf("stderr is not one line starting with %q: %q", "keymint: ", stderr)
+	}
+}
+
+// need PROG... fails the script, saying how to get them, unless every PROG
+// is installed: a script that skipped for want of a tool would pass while
+// testing nothing. scripts/test installs what the scripts need.
+func cmdNeed(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: need PROG...")
+	}
+	for _, prog := range args {
+		if _, err := exec.LookPath(prog); err != nil {
+			ts.Fatalf("%s is not installed, and this script runs it: install it (on Debian, apt-get install %[1]s), or run ./scripts/test, which installs what the tests need", prog)
+		}
 	}
 }
 

@@ -36,6 +36,9 @@ const (
 	serveShutdownTimeout = 10 * time.Second
 )
 
+// defaultListen is where serve listens unless told otherwise.
+const defaultListen = "127.0.0.1:8080"
+
 // devScopes are the scopes of the client `serve --dev` makes.
 var devScopes = []string{"api:read", "api:write"}
 
@@ -114,6 +117,12 @@ The issuer (iss of tokens, and the base of the URLs in the metadata) is
 --issuer, KEYMINT_ISSUER or the config's issuer, else http://LISTEN (https
 with TLS). Tokens are accepted by /introspect only if they name this issuer.
 
+--listen, --tls-cert, --tls-key, --log-format and --trusted-proxy are
+settings like the global flags: KEYMINT_LISTEN, KEYMINT_TLS_CERT,
+KEYMINT_TLS_KEY, KEYMINT_LOG_FORMAT and KEYMINT_TRUSTED_PROXY
+(comma-separated), or the config file's keys of the flags' names
+(trusted-proxy a list), for a server run by systemd or a container.
+
 Plain HTTP is allowed only on a loopback address: clients send secrets. On
 any other address give --tls-cert and --tls-key, or --insecure-listen when a
 TLS-terminating proxy sits in front.
@@ -138,6 +147,8 @@ Exit codes: 0 stopped by a signal, 1 the server could not start or failed,
   curl -H "Authorization: Bearer $KEY" http://127.0.0.1:8080/verify`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.listen, o.tlsCert, o.tlsKey = a.cfg.Listen, a.cfg.TLSCert, a.cfg.TLSKey
+			o.logFormat, o.trustedProxy = a.cfg.LogFormat, a.cfg.TrustedProxy
 			if err := o.check(); err != nil {
 				return err
 			}
@@ -147,14 +158,16 @@ Exit codes: 0 stopped by a signal, 1 the server could not start or failed,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on, HOST:PORT (port 0 picks a free one)")
+	// Those flags that are also settings (KEYMINT_*, the config file) reach
+	// o through a.cfg.
+	f.String("listen", defaultListen, "address to listen on, HOST:PORT (port 0 picks a free one)")
 	f.String("issuer", "", "issuer URL: iss of tokens and base of the metadata's URLs (default http://LISTEN)")
-	f.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain)")
-	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain)")
+	f.String("tls-key", "", "PEM private key of --tls-cert")
 	f.BoolVar(&o.insecureListen, "insecure-listen", false, "allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy)")
-	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.String("log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.dev, "dev", false, "serve a throwaway vault with a ready client, for development")
-	f.StringArrayVar(&o.trustedProxy, "trusted-proxy", nil, "believe X-Forwarded-For and X-Real-IP from this gateway, a CIDR or an IP (repeatable)")
+	f.StringArray("trusted-proxy", nil, "believe X-Forwarded-For and X-Real-IP from this gateway, a CIDR or an IP (repeatable)")
 	return cmd
 }
 
@@ -162,7 +175,7 @@ Exit codes: 0 stopped by a signal, 1 the server could not start or failed,
 func (o *serveOptions) check() error {
 	o.trustedProxies = o.trustedProxies[:0]
 	for _, s := range o.trustedProxy {
-		p, err := parseTrustedProxy(s)
+		p, err := parseTrustedProxy(strings.TrimSpace(s))
 		if err != nil {
 			return err
 		}
