@@ -2,6 +2,7 @@ package issuer_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
@@ -168,6 +169,17 @@ func newEnv(t testing.TB, adjust ...func(*issuer.ServerOptions)) *env {
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
+	// Stop the server as Run does when its context ends: the last writes,
+	// and the end of the quota leases' background reservations, which
+	// would otherwise write to the vault while its directory is removed.
+	// (This cleanup runs before TempDir's, registered earlier.)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := e.srv.Run(ctx); err != nil {
+			t.Logf("stopping the server: %v", err)
+		}
+	})
 	return e
 }
 

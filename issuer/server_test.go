@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"filippo.io/age"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,6 +21,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/keymint/keymint/issuer"
 	"github.com/keymint/keymint/vault"

@@ -91,8 +91,11 @@ type Leaser struct {
 	// any lease's lock and never while taking one.
 	writing sync.Mutex
 
-	// refills counts background reservations in flight; Close waits for them.
+	// refills counts background reservations in flight; Close waits for
+	// them. closing orders starting one (closed still unset, then
+	// refills.Add) before Close's Wait, as a WaitGroup requires.
 	refills sync.WaitGroup
+	closing sync.Mutex
 }
 
 // lease is one credential's block of reserved uses, or its denial.
@@ -266,7 +269,12 @@ func (l *Leaser) maybeRefill(ls *lease, id string, now time.Time) {
 	// other processes: there blocks stay small and are reserved on demand.
 	nearLimit := ls.allowed.Limited && ls.allowed.Status.Remaining < 8*size
 	if ls.refilled != nil || ls.denied || nearLimit || ls.size < minRefillBlock || ls.left > ls.size/4 ||
-		ls.until.Sub(now) < l.maxAge()/4 || l.closed.Load() {
+		ls.until.Sub(now) < l.maxAge()/4 {
+		return
+	}
+	l.closing.Lock()
+	defer l.closing.Unlock()
+	if l.closed.Load() {
 		return
 	}
 	ls.refilled = make(chan struct{})
@@ -431,7 +439,9 @@ func (l *Leaser) Flush() error {
 // the unused uses stay counted, an over-count that lapses with its period;
 // calling Close again tries again.
 func (l *Leaser) Close() error {
+	l.closing.Lock()
 	l.closed.Store(true)
+	l.closing.Unlock()
 	l.refills.Wait()
 	return l.giveBack(true)
 }
