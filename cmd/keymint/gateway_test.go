@@ -336,7 +336,7 @@ retry:
 		cmd := exec.CommandContext(ctx, nginxBin, "-p", dir+"/", "-c", confPath, "-g", "daemon off;")
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 		cmd.WaitDelay = 5 * time.Second
-		var output procOutput
+		var output syncBuffer
 		cmd.Stdout, cmd.Stderr = &output, &output
 		if err := cmd.Start(); err != nil {
 			cancel()

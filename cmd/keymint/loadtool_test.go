@@ -41,6 +41,10 @@ type wrkLoad struct {
 	err    error
 }
 
+// wrkThreads is how many threads a wrk load runs; each writes its own file
+// of 200s and prints its own statuses.
+const wrkThreads = 2
+
 // wrkSummary is what a stopped wrk load reports.
 type wrkSummary struct {
 	requests int         // answers received (wrk's "N requests in")
@@ -61,7 +65,7 @@ func wrkPath(t *testing.T) string {
 	return ""
 }
 
-// startWrk starts wrk against base (http://HOST:PORT) with two threads and
+// startWrk starts wrk against base (http://HOST:PORT) with wrkThreads and
 // connections connections, sending req until stop. The script, which holds
 // the request's credentials, is written 0600 to a test directory: secrets
 // never go in argv.
@@ -73,7 +77,7 @@ func startWrk(t *testing.T, base string, connections int, req wrkRequest) *wrkLo
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	w.cmd = exec.CommandContext(ctx, wrkPath(t), "--threads", "2", "--connections", strconv.Itoa(connections),
+	w.cmd = exec.CommandContext(ctx, wrkPath(t), "--threads", strconv.Itoa(wrkThreads), "--connections", strconv.Itoa(connections),
 		"--duration", "4m", "--timeout", "10s", "--script", script, base+req.path)
 	w.cmd.Stdout, w.cmd.Stderr = &w.stdout, &w.stderr
 	if err := w.cmd.Start(); err != nil {
@@ -166,8 +170,8 @@ func luaString(t *testing.T, s string) string {
 // granted counts the 200s wrk has received so far.
 func (w *wrkLoad) granted() int {
 	n := 0
-	for _, id := range []string{"1", "2"} {
-		if fi, err := os.Stat(filepath.Join(w.dir, "granted-"+id)); err == nil {
+	for id := 1; id <= wrkThreads; id++ {
+		if fi, err := os.Stat(filepath.Join(w.dir, "granted-"+strconv.Itoa(id))); err == nil {
 			n += int(fi.Size())
 		}
 	}
@@ -209,8 +213,8 @@ func (w *wrkLoad) stop() (wrkSummary, error) {
 		s.errors = m[1]
 	}
 	threads := wrkStatuses.FindAllStringSubmatch(out, -1)
-	if len(threads) != 2 {
-		return s, fmt.Errorf("wrk printed %d threads' statuses, want 2:\n%s%s", len(threads), out, w.stderr.String())
+	if len(threads) != wrkThreads {
+		return s, fmt.Errorf("wrk printed %d threads' statuses, want %d:\n%s%s", len(threads), wrkThreads, out, w.stderr.String())
 	}
 	for _, th := range threads {
 		for _, field := range strings.Fields(th[1]) {

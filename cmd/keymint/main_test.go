@@ -128,10 +128,18 @@ func cmdNeed(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	for _, prog := range args {
 		if _, err := exec.LookPath(prog); err != nil {
-			ts.Fatalf("%s is not installed, and this script runs it: install it (on Debian, apt-get install %[1]s), or run ./scripts/test, which installs what the tests need", prog)
+			pkg := debianPackages[prog]
+			if pkg == "" {
+				pkg = prog
+			}
+			ts.Fatalf("%s is not installed, and this script runs it: install it (on Debian, apt-get install %s), or run ./scripts/test, which installs what the tests need", prog, pkg)
 		}
 	}
 }
+
+// debianPackages names the Debian package of the programs scripts need,
+// where it is not the program's own name.
+var debianPackages = map[string]string{"sh": "dash", "timeout": "coreutils"}
 
 // vaultpoke FILE KEY N writes N as a big-endian uint64 under KEY in the
 // vault's meta bucket, bypassing keymint, as a newer keymint would.

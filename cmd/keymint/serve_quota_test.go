@@ -528,27 +528,9 @@ func checkRateLimit(h http.Header, limit int, over bool) string {
 type serveProcess struct {
 	cmd    *exec.Cmd
 	url    string // from its "listening on URL" line
-	stderr *procOutput
+	stderr *syncBuffer
 	done   chan struct{} // closed when the process has ended
 	err    error         // its Wait error, once done
-}
-
-// procOutput is the output a process writes while the test reads it.
-type procOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *procOutput) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *procOutput) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 var serveListening = regexp.MustCompile(`(?m)^listening on (http://127\.0\.0\.1:[0-9]+)$`)
@@ -559,7 +541,7 @@ func startServeProcess(t *testing.T, e *keymintEnv, args ...string) *serveProces
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	cmd := e.command(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	s := &serveProcess{cmd: cmd, stderr: &procOutput{}, done: make(chan struct{})}
+	s := &serveProcess{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = io.Discard, s.stderr
 	if err := cmd.Start(); err != nil {
 		cancel()

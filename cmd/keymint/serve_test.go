@@ -22,7 +22,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,29 +33,11 @@ import (
 	"github.com/keymint/keymint/vault"
 )
 
-// serveBuffer is a buffer that the server writes while the test reads.
-type serveBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *serveBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *serveBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serving is a `keymint serve` running in this process, through the same
 // cobra command as the binary, with a context the test cancels instead of
 // a signal.
 type serving struct {
-	out, err *serveBuffer
+	out, err *syncBuffer
 	url      string // from the "listening on" line
 	cancel   context.CancelFunc
 	done     chan error
@@ -68,7 +49,7 @@ var listeningLine = regexp.MustCompile(`(?m)^listening on (\S+)$`)
 // waits until it listens.
 func startServe(t *testing.T, env map[string]string, args ...string) *serving {
 	t.Helper()
-	s := &serving{out: &serveBuffer{}, err: &serveBuffer{}, done: make(chan error, 1)}
+	s := &serving{out: &syncBuffer{}, err: &syncBuffer{}, done: make(chan error, 1)}
 	a := &app{io: &streams{In: strings.NewReader(""), Out: s.out, Err: s.err, inFd: -1}, getenv: func(k string) string { return env[k] }}
 	root := newRootCmd(a)
 	root.SetArgs(append([]string{"serve"}, args...))
