@@ -139,11 +139,10 @@ func History(tx *vault.Tx, id string, from, to time.Time) ([]DayUse, error) {
 // limit stands.
 type tally struct {
 	id       string
-	limits   []Limit
 	periods  []Period           // counted periods, shortest first: the limits' and always Day and Month
 	keys     []string           // the current key of each counted period
 	counts   []vault.UsageCount // the count under each key, as read
-	statuses []Status           // one per limit, in the order of limits
+	statuses []Status           // one per limit of the credential, in its order
 }
 
 // readTally reads c's counts for the periods containing now.
@@ -152,7 +151,7 @@ func readTally(tx *vault.Tx, c *vault.Credential, now time.Time) (*tally, error)
 	if err != nil {
 		return nil, err
 	}
-	t := &tally{id: c.ID, limits: limits, periods: countedPeriods(limits)}
+	t := &tally{id: c.ID, periods: countedPeriods(limits)}
 	usage := Usage{Used: make(map[Period]int64, len(t.periods)), Extra: make(map[Period]int64, len(t.periods))}
 	for _, p := range t.periods {
 		key := p.Key(now)

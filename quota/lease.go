@@ -55,8 +55,8 @@ const (
 //
 // While a block is reserved, other calls of Take for that credential wait
 // for it; calls for other credentials go on from their leases. The
-// Leaser's own transactions queue in memory rather than on the vault's
-// file lock, which other processes poll for.
+// Leaser's own transactions queue on the Vault's in-process lock rather
+// than on the file lock, which other processes poll for.
 //
 // # Lapsing
 //
@@ -86,10 +86,6 @@ type Leaser struct {
 	closed atomic.Bool
 	mu     sync.RWMutex // guards leases
 	leases map[string]*lease
-
-	// writing is held around every vault transaction of the Leaser, after
-	// any lease's lock and never while taking one.
-	writing sync.Mutex
 
 	// refills counts background reservations in flight; Close waits for
 	// them. closing orders starting one (closed still unset, then
@@ -122,8 +118,8 @@ type lease struct {
 	// size is the block to ask for next, before the cap by remaining uses.
 	size int64
 
-	// gone is set when the lease's credential was removed or the leaser
-	// closed; the lease is then no longer in the map.
+	// gone is set when the lease's credential was removed; the lease is
+	// then no longer in the map.
 	gone bool
 
 	// refilled is non-nil while the next block is reserved in the
@@ -237,7 +233,7 @@ func (l *Leaser) take(ls *lease, id string) (d Decision, retry bool, err error) 
 		return Decision{}, true, nil
 	}
 	var r reservation
-	err = l.update(func(tx *vault.Tx) error {
+	err = l.v.Update(func(tx *vault.Tx) error {
 		var err error
 		r, err = l.reserve(tx, ls, id, now)
 		return err
@@ -292,7 +288,7 @@ const minRefillBlock = 8
 func (l *Leaser) refill(ls *lease, id string, size int64) {
 	defer l.refills.Done()
 	var r reservation
-	err := l.update(func(tx *vault.Tx) error {
+	err := l.v.Update(func(tx *vault.Tx) error {
 		var err error
 		r, err = l.reserveBlock(tx, id, size, l.clock())
 		return err
@@ -307,21 +303,14 @@ func (l *Leaser) refill(ls *lease, id string, size int64) {
 		return // take reserves, or learns the denial, as usual
 	}
 	if ls.gone || l.closed.Load() || !slices.Equal(r.keys, ls.keys) {
-		// Lock order as in take: the lease, then the Leaser's writing.
-		_ = l.update(func(tx *vault.Tx) error { return tx.AddUsage(id, r.keys, -r.block) })
+		// Lock order as in take: the lease, then the vault's.
+		_ = l.v.Update(func(tx *vault.Tx) error { return tx.AddUsage(id, r.keys, -r.block) })
 		return
 	}
 	// r.allowed counts both blocks as used, so handOut stays exact with
 	// left covering both.
 	ls.left += r.block
 	ls.allowed, ls.size, ls.until = r.allowed, r.size, r.until
-}
-
-// update runs fn in a vault transaction, one at a time per Leaser.
-func (l *Leaser) update(fn func(*vault.Tx) error) error {
-	l.writing.Lock()
-	defer l.writing.Unlock()
-	return l.v.Update(fn)
 }
 
 // handOut is the decision for a use just taken from the block.
@@ -485,7 +474,7 @@ func (l *Leaser) giveBack(all bool) error {
 	if len(returning) == 0 {
 		return nil
 	}
-	err := l.update(func(tx *vault.Tx) error {
+	err := l.v.Update(func(tx *vault.Tx) error {
 		for _, h := range returning {
 			if err := tx.AddUsage(h.id, h.ls.keys, -h.ls.left); err != nil {
 				return fmt.Errorf("give back leased uses of %s: %w", h.id, err)

@@ -39,8 +39,8 @@ func (l Limit) Validate() error {
 	return nil
 }
 
-// MarshalText encodes l in its canonical form, so a stored or printed limit
-// reads "8000/month" rather than a pair of numbers.
+// MarshalText encodes l in its canonical form, so a printed or encoded
+// limit reads "8000/month" rather than a pair of numbers.
 func (l Limit) MarshalText() ([]byte, error) {
 	if err := l.Validate(); err != nil {
 		return nil, fmt.Errorf("cannot encode: %w", err)
@@ -145,7 +145,7 @@ func ParseLimits(ss []string) ([]Limit, error) {
 		}
 		limits = append(limits, l)
 	}
-	slices.SortStableFunc(limits, func(a, b Limit) int { return cmp.Compare(a.Period, b.Period) })
+	slices.SortStableFunc(limits, byPeriod)
 	if err := checkOnePerPeriod(limits); err != nil {
 		return nil, err
 	}
@@ -155,15 +155,24 @@ func ParseLimits(ss []string) ([]Limit, error) {
 // checkLimits reports the first limit that cannot be enforced, or a period
 // carrying two limits, in limits of any order.
 func checkLimits(limits []Limit) error {
-	for _, l := range limits {
+	sorted := slices.Clone(limits)
+	slices.SortStableFunc(sorted, byPeriod)
+	return checkSortedLimits(sorted)
+}
+
+// checkSortedLimits is checkLimits for limits sorted by period.
+func checkSortedLimits(sorted []Limit) error {
+	for _, l := range sorted {
 		if err := l.Validate(); err != nil {
 			return err
 		}
 	}
-	sorted := slices.Clone(limits)
-	slices.SortStableFunc(sorted, func(a, b Limit) int { return cmp.Compare(a.Period, b.Period) })
 	return checkOnePerPeriod(sorted)
 }
+
+// byPeriod orders limits shortest period first, the order in which they are
+// stored and shown.
+func byPeriod(a, b Limit) int { return cmp.Compare(a.Period, b.Period) }
 
 // checkOnePerPeriod reports two limits sharing a period in limits sorted by
 // period, where such limits are neighbours.

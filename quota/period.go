@@ -88,8 +88,8 @@ func (p Period) Valid() bool {
 	return p >= Second && p <= Month
 }
 
-// MarshalText encodes p as its canonical name, so stored and printed periods
-// stay readable and do not depend on the order of the constants.
+// MarshalText encodes p as its canonical name, so printed and encoded
+// periods stay readable and do not depend on the order of the constants.
 func (p Period) MarshalText() ([]byte, error) {
 	if !p.Valid() {
 		return nil, newDetailError(fmt.Sprintf("cannot encode %s: not a valid period", p), ErrInvalidPeriod)

@@ -1,7 +1,6 @@
 package quota
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,10 +26,10 @@ func LimitsOf(c *vault.Credential) ([]Limit, error) {
 		}
 		limits = append(limits, Limit{Count: sl.Count, Period: p})
 	}
-	if err := checkLimits(limits); err != nil {
+	slices.SortFunc(limits, byPeriod)
+	if err := checkSortedLimits(limits); err != nil {
 		return nil, fmt.Errorf("credential %s: %w", c.Name, err)
 	}
-	slices.SortFunc(limits, func(a, b Limit) int { return cmp.Compare(a.Period, b.Period) })
 	return limits, nil
 }
 
@@ -42,7 +41,7 @@ func StoredLimits(limits []Limit) []vault.Limit {
 		return nil
 	}
 	sorted := slices.Clone(limits)
-	slices.SortFunc(sorted, func(a, b Limit) int { return cmp.Compare(a.Period, b.Period) })
+	slices.SortFunc(sorted, byPeriod)
 	out := make([]vault.Limit, 0, len(sorted))
 	for _, l := range sorted {
 		out = append(out, vault.Limit{Count: l.Count, Period: l.Period.String()})
