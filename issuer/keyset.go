@@ -207,24 +207,15 @@ func (ks *KeySet) keyFor(header jose.Header) (verificationKey, error) {
 	}
 	key, ok := ks.keys[header.KeyID]
 	if !ok {
-		// kid is unverified input; quote it, bounded, since it is what tells
-		// an operator which retired key a stale token came from.
-		return verificationKey{}, fmt.Errorf("%w: kid %s", ErrUnknownKey, quoteBounded(header.KeyID))
+		// kid is unverified input, never quoted: a forger could put a secret
+		// there, and /introspect and /revoke log this error.
+		return verificationKey{}, fmt.Errorf("%w: the token's kid names no key of this issuer", ErrUnknownKey)
 	}
 	if header.Algorithm != string(key.alg) {
 		return verificationKey{}, fmt.Errorf("%w: token uses %s but key %s is for %s",
 			ErrUnsupportedAlg, header.Algorithm, header.KeyID, key.alg)
 	}
 	return key, nil
-}
-
-// quoteBounded quotes s, cut to a length that fits any kid keymint makes.
-func quoteBounded(s string) string {
-	const limit = 64
-	if len(s) > limit {
-		return fmt.Sprintf("%q...", s[:limit])
-	}
-	return fmt.Sprintf("%q", s)
 }
 
 // checkType accepts the typ of an access token, in any case and with or
@@ -242,6 +233,17 @@ func checkType(header jose.Header) error {
 		return nil
 	}
 	return fmt.Errorf("%w: typ is %s, want %s", ErrBadType, quoteBounded(typ), tokenType)
+}
+
+// quoteBounded quotes s, cut to a length that fits any typ keymint makes.
+// Only values of an authentic header are quoted: an unverified one may be
+// anything a forger chose, a secret included.
+func quoteBounded(s string) string {
+	const limit = 64
+	if len(s) > limit {
+		return fmt.Sprintf("%q...", s[:limit])
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 // checkTimes checks exp, iat and nbf against now. exp gets no leeway: an

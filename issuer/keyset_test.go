@@ -273,8 +273,10 @@ func TestKeyRotation(t *testing.T) {
 	onlyCurrent := mustKeySet(t, current, mustGenerate(t, ES256))
 	if _, err := onlyCurrent.Verify(oldToken, testNow); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("retired key's token: error = %v, want ErrUnknownKey", err)
-	} else if !strings.Contains(err.Error(), retired.ID) {
-		t.Errorf("error %q does not name the retired kid", err)
+	} else if strings.Contains(err.Error(), retired.ID) {
+		// The kid is unverified input: a forger could put a secret there,
+		// and the server logs this error.
+		t.Errorf("error %q quotes the token's unverified kid", err)
 	}
 }
 

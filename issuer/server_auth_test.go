@@ -137,7 +137,14 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 			}
 			tok := get("erp")
 			narrowTok := get("narrow")
+			// A forged token naming a secret as its kid: the header is
+			// unverified, and its kid must not reach the log.
+			parts := strings.Split(tok, ".")
+			secretKid := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"ES256","kid":"`+erp.secret+`","typ":"at+jwt"}`)) +
+				"." + parts[1] + "." + parts[2]
 			reqs := []request{
+				{path: "/introspect", form: url.Values{"token": {secretKid}}, header: e.basic("erp")},
+				{path: "/revoke", form: url.Values{"token": {secretKid}}, header: e.basic("erp")},
 				{path: "/token", form: url.Values{"grant_type": {"client_credentials"}, "client_id": {erp.id}, "client_secret": {erp.secret}}},
 				{path: "/token", form: cc, header: basic(erp.id, wrongSecret)},
 				{path: "/token", form: cc, header: basic(wrongSecret, erp.secret)}, // secret where the id goes
