@@ -54,17 +54,26 @@ func run(args []string, io *streams, getenv func(string) string) int {
 	return exitFailure
 }
 
-// oneLine keeps an error message to the one line the CLI promises.
+// oneLine keeps an error message to the one line the CLI promises: its
+// lines, trimmed and without the empty ones, joined by "; ".
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+	var parts []string
+	for line := range strings.Lines(s) {
+		if line = strings.Join(strings.Fields(line), " "); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // isCobraUsageError recognises cobra's own argument and command errors,
-// which it returns as plain errors.
+// which it returns as plain errors starting with one of these phrases.
+// Only the start is looked at: an error of keymint's own may quote such a
+// phrase (a name, a token's algorithm) and is still a failure, exit 1.
 func isCobraUsageError(err error) bool {
 	msg := err.Error()
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "received ", "flag needs an argument", "invalid argument"} {
-		if strings.HasPrefix(msg, p) || strings.Contains(msg, " "+p) {
+		if strings.HasPrefix(msg, p) {
 			return true
 		}
 	}
