@@ -40,9 +40,10 @@ KEYMINT_IDENTITY).`,
 	}
 }
 
-// completeNames completes key or client names, but only when the vault
-// unlocks without a prompt: completion must never block on input.
-func (a *app) completeNames(kind vault.Kind) cobra.CompletionFunc {
+// completeNames completes the names of keys or clients, or both (in one
+// unlock of the vault), but only when the vault unlocks without a prompt:
+// completion must never block on input.
+func (a *app) completeNames(kinds ...vault.Kind) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		if err := a.loadConfig(cmd); err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -50,20 +51,27 @@ func (a *app) completeNames(kind vault.Kind) cobra.CompletionFunc {
 		a.io.inTTY = false // never prompt from inside a completion
 		var names []string
 		_ = a.view(func(tx *vault.Tx) error {
-			switch kind {
-			case vault.KindClient:
-				cs, err := tx.Clients()
-				for _, c := range cs {
-					names = append(names, fmt.Sprintf("%s\t%s", c.Name, c.ID))
+			for _, kind := range kinds {
+				switch kind {
+				case vault.KindClient:
+					cs, err := tx.Clients()
+					if err != nil {
+						return err
+					}
+					for _, c := range cs {
+						names = append(names, fmt.Sprintf("%s\t%s", c.Name, c.ID))
+					}
+				default:
+					ks, err := tx.Keys()
+					if err != nil {
+						return err
+					}
+					for _, k := range ks {
+						names = append(names, fmt.Sprintf("%s\t%s", k.Name, k.ID))
+					}
 				}
-				return err
-			default:
-				ks, err := tx.Keys()
-				for _, k := range ks {
-					names = append(names, fmt.Sprintf("%s\t%s", k.Name, k.ID))
-				}
-				return err
 			}
+			return nil
 		})
 		var out []cobra.Completion
 		for _, n := range names {

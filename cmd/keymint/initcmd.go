@@ -135,7 +135,7 @@ func (a *app) runInit(o initOptions) error {
 	if a.json() {
 		return a.writeJSON(res)
 	}
-	fmt.Fprintf(a.io.Out, "created vault %s with a %s signing key\n", res.Vault, res.SigningAlg)
+	fmt.Fprintf(a.io.Out, "created vault %s with an %s signing key\n", res.Vault, res.SigningAlg)
 	switch {
 	case res.Passphrase:
 		fmt.Fprintln(a.io.Out, "locked with a passphrase")

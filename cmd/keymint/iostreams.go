@@ -11,25 +11,24 @@ import (
 	"golang.org/x/term"
 )
 
-// streams is all of keymint's terminal I/O: the three streams and whether a
-// person is at each end. Prompts and decoration happen only when one is.
+// streams is all of keymint's terminal I/O: the three streams, and whether
+// a person is at stdin. keymint prompts only when one is; its output is the
+// same in a pipe (usage bars included), so scripts see what people see.
 type streams struct {
-	In     io.Reader
-	Out    io.Writer
-	Err    io.Writer
-	inFd   int // -1 when In is not a file
-	outTTY bool
-	inTTY  bool
+	In    io.Reader
+	Out   io.Writer
+	Err   io.Writer
+	inFd  int // -1 when In is not a file
+	inTTY bool
 }
 
 func systemStreams() *streams {
 	return &streams{
-		In:     os.Stdin,
-		Out:    os.Stdout,
-		Err:    os.Stderr,
-		inFd:   int(os.Stdin.Fd()),
-		inTTY:  term.IsTerminal(int(os.Stdin.Fd())),
-		outTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		In:    os.Stdin,
+		Out:   os.Stdout,
+		Err:   os.Stderr,
+		inFd:  int(os.Stdin.Fd()),
+		inTTY: term.IsTerminal(int(os.Stdin.Fd())),
 	}
 }
 

@@ -75,14 +75,14 @@ func relTime(t *time.Time, now time.Time, never string) string {
 	return "in " + s
 }
 
-func plural(n int, unit string) string {
+func plural[N int | int64](n N, unit string) string {
 	if n == 1 {
 		return "1 " + unit
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
 }
 
-// timePtr returns a copy of t in UTC, or nil, for JSON output.
+// utcPtr returns a copy of t in UTC, or nil, for JSON output.
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
 		return nil

@@ -100,7 +100,7 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 		if err != nil {
 			return err
 		}
-		if err := a.countUse(tx, &c.Credential); err != nil {
+		if _, err := consumeUse(tx, &c.Credential); err != nil {
 			return err
 		}
 		if resp, err = issuer.Mint(signer, claims, tx.Now()); err != nil {
@@ -136,7 +136,7 @@ it is valid; 1 when it is expired, revoked, tampered with or not keymint's.
 
 Prefer stdin: a token on the command line is visible to other local users.`,
 		Example: `  keymint token issue --client erp | keymint token verify
-  keymint token verify "$TOKEN" -o json`,
+  printf '%s' "$TOKEN" | keymint token verify -o json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var token string

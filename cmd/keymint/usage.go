@@ -255,17 +255,22 @@ func (a *app) runUsageShow(ref string, o usageShowOptions) error {
 		if !hasPeriod {
 			at = now
 		}
-		subjects, err := allSubjects(tx)
+		var subjects []subject
 		if ref != "" {
-			var s subject
-			s, err = findSubject(tx, ref)
+			s, err := findSubject(tx, ref)
+			if err != nil {
+				return err
+			}
 			subjects = []subject{s}
-		}
-		if err != nil {
-			return err
+		} else {
+			var err error
+			if subjects, err = allSubjects(tx); err != nil {
+				return err
+			}
 		}
 		for _, s := range subjects {
 			var rs []usageRow
+			var err error
 			if hasPeriod {
 				rs, err = periodRows(tx, s, period, at)
 			} else {
@@ -503,7 +508,7 @@ func (a *app) runUsageTopUp(ref string, n int64) error {
 		return a.writeJSON(row)
 	}
 	fmt.Fprintf(a.io.Out, "added %s to %s for %s: %d in all, %d remaining, resets %s\n",
-		countOf(n, "use"), s.cred().Name, row.PeriodKey, st.Limit, st.Remaining, relTime(&st.ResetsAt, now, ""))
+		plural(n, "use"), s.cred().Name, row.PeriodKey, st.Limit, st.Remaining, relTime(&st.ResetsAt, now, ""))
 	return nil
 }
 
@@ -530,13 +535,11 @@ func negativeArgError(parse func(arg string) error) func(*cobra.Command, error) 
 // completeSubjects completes the first argument with the names of keys
 // and clients.
 func (a *app) completeSubjects() cobra.CompletionFunc {
-	keys, clients := a.completeNames(vault.KindKey), a.completeNames(vault.KindClient)
+	both := a.completeNames(vault.KindKey, vault.KindClient)
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		k, _ := keys(cmd, args, toComplete)
-		c, _ := clients(cmd, args, toComplete)
-		return append(k, c...), cobra.ShellCompDirectiveNoFileComp
+		return both(cmd, args, toComplete)
 	}
 }

@@ -87,7 +87,7 @@ func writeHistory(w io.Writer, h subjectHistory) {
 		total += d.Used
 		most = max(most, d.Used)
 	}
-	fmt.Fprintf(w, "%s (%s), %s: %s, at most %d a day\n", c.Name, h.subject.kind(), quota.Month.Key(h.month), countOf(total, "use"), most)
+	fmt.Fprintf(w, "%s (%s), %s: %s, at most %d a day\n", c.Name, h.subject.kind(), quota.Month.Key(h.month), plural(total, "use"), most)
 	for _, d := range h.days {
 		bar := ""
 		if most > 0 && d.Used > 0 {

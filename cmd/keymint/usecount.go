@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -10,18 +9,11 @@ import (
 	"github.com/keymint/keymint/vault"
 )
 
-// countUse counts one use of a credential inside the caller's transaction
-// and fails when a limit is exhausted.
-func (a *app) countUse(tx *vault.Tx, c *vault.Credential) error {
-	_, err := consumeUse(tx, c)
-	return err
-}
-
 // useDenied is the error of a use refused because a limit is exhausted:
 // what ran out, and when it comes back.
 func useDenied(c *vault.Credential, blocking quota.Status, now time.Time) error {
 	return fmt.Errorf("over quota: %s has used %d of %s %s; resets %s (%s)",
-		c.Name, blocking.Used, countOf(blocking.Limit, "use"), thisPeriod(blocking.Period), relTime(&blocking.ResetsAt, now, ""),
+		c.Name, blocking.Used, plural(blocking.Limit, "use"), thisPeriod(blocking.Period), relTime(&blocking.ResetsAt, now, ""),
 		blocking.ResetsAt.UTC().Format(time.RFC3339))
 }
 
@@ -47,14 +39,6 @@ func thisPeriod(p quota.Period) string {
 	return "this " + p.String()
 }
 
-// countOf is n and a unit, in the plural unless n is 1: "1 use", "8000 uses".
-func countOf(n int64, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return strconv.FormatInt(n, 10) + " " + unit + "s"
-}
-
 // usageSummary is a credential's use for `key show` and `client show`:
 // "52 of 100 this month, 3 of 10 this second", or the month's count.
 func usageSummary(tx *vault.Tx, c *vault.Credential, now time.Time) (string, error) {
@@ -67,12 +51,12 @@ func usageSummary(tx *vault.Tx, c *vault.Credential, now time.Time) (string, err
 		if err != nil {
 			return "", err
 		}
-		return countOf(n.Used, "use") + " this month, no limit", nil
+		return plural(n.Used, "use") + " this month, no limit", nil
 	}
 	var parts []string
 	for i := len(statuses) - 1; i >= 0; i-- {
 		st := statuses[i]
-		parts = append(parts, fmt.Sprintf("%d of %s %s", st.Used, countOf(st.Limit, "use"), thisPeriod(st.Period)))
+		parts = append(parts, fmt.Sprintf("%d of %s %s", st.Used, plural(st.Limit, "use"), thisPeriod(st.Period)))
 	}
 	return strings.Join(parts, ", "), nil
 }
