@@ -6,7 +6,7 @@
 // The meta bucket holds, in the clear, the format version, a random vault id,
 // the age ciphertext of the 256-bit data key, a check value that identifies
 // the data key without revealing it, and a generation counter that every
-// change increments. Every other value is sealed with XChaCha20-Poly1305
+// change but a usage count increments. Every other value is sealed with XChaCha20-Poly1305
 // under a key derived from the data key, with the vault id, the bucket name
 // and the record's key as associated data, so a record cannot be altered,
 // moved or swapped without detection. Names and secrets are found through an

@@ -78,8 +78,8 @@ func TestGeneration(t *testing.T) {
 	})
 }
 
-// TestConcurrentCreate runs many Updates on one *Vault at once; bbolt's lock
-// serialises them and none is lost. Run with -race.
+// TestConcurrentCreate runs many Updates on one *Vault at once; the Vault's
+// own lock serialises them and none is lost. Run with -race.
 func TestConcurrentCreate(t *testing.T) {
 	tv := newTestVault(t)
 	const workers, each = 8, 10

@@ -168,10 +168,9 @@ func TestRecordMoved(t *testing.T) {
 		})
 	}
 
-	// The name index: swap the entries for "a" and "b". The HMAC keys are
-	// unknown to the test, so find them as the index values that open as
-	// each key's id... by swapping every pair and expecting no lookup to
-	// succeed with the wrong record.
+	// The name index: the HMAC keys are unknown to the test, so it rotates
+	// every index value one place, giving each entry another's, and expects
+	// every lookup to fail rather than return the wrong record.
 	t.Run("index entries swapped", func(t *testing.T) {
 		var keys [][]byte
 		var vals [][]byte

@@ -66,8 +66,8 @@ type CreateOptions struct {
 	// Recipients the data key is encrypted to. A passphrase's scrypt
 	// recipient must be the only one.
 	Recipients []age.Recipient
-	// RecipientNames are the recipients' public strings, kept (sealed) so
-	// `vault recipients ls` can show them. A passphrase has none.
+	// RecipientNames are the recipients' public strings, kept sealed in the
+	// settings for a later listing of recipients. A passphrase has none.
 	RecipientNames []string
 	// Settings are written sealed into the new vault.
 	Settings Settings
@@ -102,13 +102,8 @@ func Create(path string, co CreateOptions) (err error) {
 			os.Remove(tmpPath)
 		}
 	}()
-	if err := os.Chmod(tmpPath, 0o600); err != nil {
-		return fmt.Errorf("chmod temporary vault: %w", err)
-	}
-	// bbolt initialises an empty file as a new database.
-	if err := os.Truncate(tmpPath, 0); err != nil {
-		return fmt.Errorf("truncate temporary vault: %w", err)
-	}
+	// os.CreateTemp made it empty and 0600; bbolt initialises an empty file
+	// as a new database.
 
 	dataKey := make([]byte, 32)
 	if _, err := rand.Read(dataKey); err != nil {
@@ -280,11 +275,15 @@ func Open(path string, opts Options) (*Vault, error) {
 	if subtle.ConstantTimeCompare(k.check, h.keyCheck) != 1 {
 		return nil, fmt.Errorf("data key does not match: %w", ErrCorrupt)
 	}
+	// The identities (for a passphrase, the passphrase itself) are needed
+	// no more: the Vault keeps only the keys derived from the data key.
+	opts.Identities = nil
 	return &Vault{path: path, id: h.id, keys: k, opts: opts}, nil
 }
 
 // withDB opens the bbolt file for one operation and closes it. It never
-// creates a file: bbolt would initialise an empty database at a wrong path.
+// creates a file: bbolt would initialise an empty database at a wrong path,
+// or bring back a vault removed meanwhile as an empty one.
 func withDB(path string, readOnly bool, timeout time.Duration, fn func(*bolt.DB) error) (err error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -315,9 +314,11 @@ func withDB(path string, readOnly bool, timeout time.Duration, fn func(*bolt.DB)
 			return err
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, OpenFile: openExisting})
 	if err != nil {
 		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("%s: %w", path, ErrNoVault)
 		case errors.Is(err, berrors.ErrTimeout):
 			return ErrBusy
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
@@ -415,4 +416,10 @@ func (v *Vault) Generation() (uint64, error) {
 		})
 	})
 	return gen, err
+}
+
+// openExisting opens a file for bbolt as os.OpenFile does, but never creates
+// it (see withDB).
+func openExisting(name string, flag int, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag&^os.O_CREATE, perm)
 }
