@@ -52,14 +52,27 @@ func (tx *Tx) getJSON(bucket string, key []byte, v any) (bool, error) {
 	if sealed == nil {
 		return false, nil
 	}
+	return true, tx.openJSON(bucket, key, sealed, v)
+}
+
+// openJSON unseals the value sealed, read at bucket/key, into v.
+func (tx *Tx) openJSON(bucket string, key, sealed []byte, v any) error {
 	plain, err := tx.v.keys.open(tx.v.id, bucket, key, sealed)
 	if err != nil {
-		return false, err
+		return err
 	}
 	if err := json.Unmarshal(plain, v); err != nil {
-		return false, fmt.Errorf("decode %s record: %w", bucket, ErrCorrupt)
+		return fmt.Errorf("decode %s record: %w", bucket, ErrCorrupt)
 	}
-	return true, nil
+	return nil
+}
+
+// markChanged notes a write for the generation, unless it is to a usage
+// counter (see Generation).
+func (tx *Tx) markChanged(bucket string) {
+	if bucket != bucketUsage {
+		tx.changed = true
+	}
 }
 
 func (tx *Tx) putJSON(bucket string, key []byte, v any) error {
@@ -71,7 +84,7 @@ func (tx *Tx) putJSON(bucket string, key []byte, v any) error {
 	if err != nil {
 		return err
 	}
-	tx.changed = true
+	tx.markChanged(bucket)
 	if err := tx.bucket(bucket).Put(key, sealed); err != nil {
 		return fmt.Errorf("write %s record: %w", bucket, err)
 	}
@@ -79,7 +92,7 @@ func (tx *Tx) putJSON(bucket string, key []byte, v any) error {
 }
 
 func (tx *Tx) delete(bucket string, key []byte) error {
-	tx.changed = true
+	tx.markChanged(bucket)
 	if err := tx.bucket(bucket).Delete(key); err != nil {
 		return fmt.Errorf("delete %s record: %w", bucket, err)
 	}
@@ -89,13 +102,9 @@ func (tx *Tx) delete(bucket string, key []byte) error {
 // forEachJSON opens every record of a bucket in key order.
 func forEachJSON[T any](tx *Tx, bucket string, fn func(key []byte, v *T) error) error {
 	return tx.bucket(bucket).ForEach(func(k, sealed []byte) error {
-		plain, err := tx.v.keys.open(tx.v.id, bucket, k, sealed)
-		if err != nil {
-			return err
-		}
 		var v T
-		if err := json.Unmarshal(plain, &v); err != nil {
-			return fmt.Errorf("decode %s record: %w", bucket, ErrCorrupt)
+		if err := tx.openJSON(bucket, k, sealed, &v); err != nil {
+			return err
 		}
 		return fn(k, &v)
 	})

@@ -2,7 +2,6 @@ package vault
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -127,32 +126,14 @@ func (tx *Tx) addCount(id, periodKey string, used, extra int64) error {
 	if c.Extra, err = addCount(c.Extra, extra); err != nil {
 		return fmt.Errorf("top-up of %s in %s: %w", id, periodKey, err)
 	}
-	return tx.putCounter(key, c)
+	return tx.putJSON(bucketUsage, key, c)
 }
 
-// putCounter seals and writes a counter without marking the transaction as
-// a change to records (see the note on generations above).
-func (tx *Tx) putCounter(key []byte, c UsageCount) error {
-	plain, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("encode %s record: %w", bucketUsage, err)
-	}
-	sealed, err := tx.v.keys.seal(tx.v.id, bucketUsage, key, plain)
-	if err != nil {
-		return err
-	}
-	if err := tx.bucket(bucketUsage).Put(key, sealed); err != nil {
-		return fmt.Errorf("write %s record: %w", bucketUsage, err)
-	}
-	return nil
-}
-
-// deleteCounters removes counters, also without advancing the generation.
+// deleteCounters removes counters (which does not advance the generation).
 func (tx *Tx) deleteCounters(keys [][]byte) error {
-	b := tx.bucket(bucketUsage)
 	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
-			return fmt.Errorf("delete %s record: %w", bucketUsage, err)
+		if err := tx.delete(bucketUsage, k); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -186,25 +167,13 @@ func (tx *Tx) UsageHistory(id, from, to string) ([]PeriodCount, error) {
 	c := tx.bucket(bucketUsage).Cursor()
 	for k, sealed := c.Seek(first); k != nil && bytes.Compare(k, last) <= 0; k, sealed = c.Next() {
 		var pc PeriodCount
-		if err := tx.openUsage(k, sealed, &pc.UsageCount); err != nil {
+		if err := tx.openJSON(bucketUsage, k, sealed, &pc.UsageCount); err != nil {
 			return nil, fmt.Errorf("read usage history: %w", err)
 		}
 		pc.PeriodKey = string(k[len(usagePrefix(id))+1:])
 		out = append(out, pc)
 	}
 	return out, nil
-}
-
-// openUsage unseals a counter read through a cursor.
-func (tx *Tx) openUsage(key, sealed []byte, c *UsageCount) error {
-	plain, err := tx.v.keys.open(tx.v.id, bucketUsage, key, sealed)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(plain, c); err != nil {
-		return fmt.Errorf("decode %s record: %w", bucketUsage, ErrCorrupt)
-	}
-	return nil
 }
 
 // PruneUsage drops the counters of credential id whose period keys are of
