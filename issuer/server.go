@@ -67,8 +67,8 @@ type ServerOptions struct {
 // Server is keymint's OAuth 2.0 authorization server for the
 // client_credentials grant: the token, discovery, JWKS, introspection,
 // revocation and health endpoints, and the API key check for gateways,
-// GET /verify (and any method on /verify/ and a path under it, for Envoy's
-// ext_authz). It is an [http.Handler].
+// GET /verify (and GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS on
+// /verify/ and a path under it, for Envoy's ext_authz). It is an [http.Handler].
 //
 // Every token issued counts as one use of its client, and every key
 // accepted by /verify as one use of the key (see package quota).
@@ -103,8 +103,9 @@ type Server struct {
 	// blocks leased in the vault: exact across processes, without a vault
 	// write per token.
 	uses *quota.Leaser
-	// decoy is compared with a secret given for an unknown client_id, so
-	// that such a request costs what a wrong secret does.
+	// decoy is compared with a secret given for an unknown client_id, or
+	// with an API key that matches no key, so that such a request costs
+	// what a wrong secret does.
 	decoy vault.Credential
 
 	snap atomic.Pointer[snapshot]

@@ -166,7 +166,6 @@ func checkSingle(form url.Values, names ...string) *oauthError {
 type credentials struct {
 	clientID string
 	secret   string
-	method   string // authBasic or authPost
 }
 
 // maxCredentialLen bounds a client_id or secret; keymint's are far shorter.
@@ -192,7 +191,7 @@ func clientCredentials(h http.Header, form url.Values) (credentials, *oauthError
 		if bodyID != "" && bodyID != id {
 			return credentials{}, badRequest("client_id in the body differs from the one in the Authorization header")
 		}
-		return credentials{clientID: id, secret: secret, method: authBasic}, nil
+		return credentials{clientID: id, secret: secret}, nil
 	case bodySecret != "":
 		if bodyID == "" {
 			return credentials{}, badRequest("client_secret is given without client_id")
@@ -200,7 +199,7 @@ func clientCredentials(h http.Header, form url.Values) (credentials, *oauthError
 		if len(bodyID) > maxCredentialLen || len(bodySecret) > maxCredentialLen {
 			return credentials{}, clientAuthFailed(errors.New("client_id or secret too long"))
 		}
-		return credentials{clientID: bodyID, secret: bodySecret, method: authPost}, nil
+		return credentials{clientID: bodyID, secret: bodySecret}, nil
 	}
 	return credentials{}, clientAuthFailed(errNoCredentials)
 }

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// throttleConfig tunes the slowdown of failed client authentication.
+// throttleConfig tunes the slowdown of failed client authentication and
+// failed API key checks.
 type throttleConfig struct {
 	// burst failures are allowed at once from one address, or against one
 	// client; after that, one more every interval.
@@ -23,8 +24,8 @@ type throttleConfig struct {
 
 var defaultThrottle = throttleConfig{burst: 10, interval: time.Second, trustFor: time.Hour, maxEntries: 100_000}
 
-// throttle slows down repeated failed client authentication, per remote
-// address and per client, with token buckets of failures: it never sleeps,
+// throttle slows down repeated failed client authentication (per remote
+// address and per client) and failed API key checks (per address), with token buckets of failures: it never sleeps,
 // it tells the caller to refuse with 429 and how long to wait. Only
 // failures drain a bucket; a success costs nothing.
 type throttle struct {
