@@ -156,6 +156,15 @@ func requireArgs(n int, what string) cobra.PositionalArgs {
 }
 
 // exactArgs is cobra.ExactArgs with a message that names what is expected.
+// noArgs refuses arguments to a command that takes none. noArgs
+// would call a stray argument an "unknown command", which it is not.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s takes no arguments, got %q", strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "), args[0])
+	}
+	return nil
+}
+
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
 		if len(args) != n {

@@ -222,7 +222,7 @@ func newClientLsCmd(a *app) *cobra.Command {
 		Use:     "ls",
 		Aliases: []string{"list"},
 		Short:   "List OAuth clients (never their secrets)",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var clients []*vault.Client
 			if err := a.view(func(tx *vault.Tx) (err error) {
@@ -375,7 +375,7 @@ func newClientRotateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return notFoundHint(err, "client ls")
 			}
-			return a.printClientSecret(c, secret, fmt.Sprintf("rotated the secret of client %s; the old one works for %s more", c.Name, shortDuration(grace)))
+			return a.printClientSecret(c, secret, fmt.Sprintf("rotated the secret of client %s; %s", c.Name, oldSecretFor(grace)))
 		},
 	}
 	cmd.Flags().DurationVar(&grace, "grace", 24*time.Hour, "how long the old secret keeps working")

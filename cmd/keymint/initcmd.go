@@ -46,7 +46,7 @@ identity file is already there, keymint uses it instead.`,
 		Example: `  keymint init
   keymint init --recipient age1pq1... --recipient "ssh-ed25519 AAAA... alice"
   KEYMINT_PASSPHRASE_FILE=pass.txt keymint init --passphrase`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runInit(o)
 		},

@@ -136,7 +136,7 @@ func newKeyLsCmd(a *app) *cobra.Command {
 		Use:     "ls",
 		Aliases: []string{"list"},
 		Short:   "List API keys (never their secrets)",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var keys []*vault.Key
 			if err := a.view(func(tx *vault.Tx) (err error) {
@@ -302,7 +302,7 @@ func newKeyRotateCmd(a *app) *cobra.Command {
 				v.Secret = secret
 				return a.writeJSON(v)
 			}
-			fmt.Fprintf(a.io.Err, "rotated key %s (%s); the old secret works for %s more; the new secret below is shown only this once\n", k.Name, k.ID, shortDuration(grace))
+			fmt.Fprintf(a.io.Err, "rotated key %s (%s); %s; the new secret below is shown only this once\n", k.Name, k.ID, oldSecretFor(grace))
 			fmt.Fprintln(a.io.Out, secret)
 			return nil
 		},
@@ -320,7 +320,7 @@ it is malformed, unknown, retired, expired or over quota. The checksum
 rejects a mistyped key before any lookup. A valid key's check counts as one
 use of it (see keymint usage); one refused over quota does not.`,
 		Example: `  printf '%s' "$KEY" | keymint key verify`,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			secret, err := a.io.readLine()
 			if err != nil {

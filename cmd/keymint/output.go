@@ -82,6 +82,14 @@ func plural[N int | int64](n N, unit string) string {
 	return fmt.Sprintf("%d %ss", n, unit)
 }
 
+// oldSecretFor says how long a rotated secret keeps working.
+func oldSecretFor(grace time.Duration) string {
+	if grace <= 0 {
+		return "the old secret stops working now"
+	}
+	return "the old secret works for " + shortDuration(grace) + " more"
+}
+
 // utcPtr returns a copy of t in UTC, or nil, for JSON output.
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {

@@ -145,7 +145,7 @@ Exit codes: 0 stopped by a signal, 1 the server could not start or failed,
   keymint serve --trusted-proxy 127.0.0.1 --trusted-proxy 10.0.0.0/8
   curl -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials http://127.0.0.1:8080/token
   curl -H "Authorization: Bearer $KEY" http://127.0.0.1:8080/verify`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.listen, o.tlsCert, o.tlsKey = a.cfg.Listen, a.cfg.TLSCert, a.cfg.TLSKey
 			o.logFormat, o.trustedProxy = a.cfg.LogFormat, a.cfg.TrustedProxy

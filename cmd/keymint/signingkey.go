@@ -44,7 +44,7 @@ func newSigningKeyLsCmd(a *app) *cobra.Command {
 		Use:     "ls",
 		Aliases: []string{"list"},
 		Short:   "List the signing keys: the active one and retired ones still in JWKS",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var keys []*vault.SigningKey
 			if err := a.view(func(tx *vault.Tx) (err error) {
@@ -92,7 +92,7 @@ The previous active key stops signing at once, but its public key stays in
 JWKS for as long as the longest client token TTL, so tokens it signed keep
 verifying until they expire. Running servers pick up the new key within a
 second.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			parsed, err := issuer.ParseAlg(alg)
 			if err != nil {

@@ -47,7 +47,7 @@ it. The token's issuer (iss) is --issuer, KEYMINT_ISSUER or the config's
 issuer, else ` + defaultIssuer + `. Counts as one use of the client.`,
 		Example: `  TOKEN=$(keymint token issue --client erp)
   keymint token issue --client erp --scope invoices:read --audience https://api.example --ttl 10m -o json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.client == "" {
 				return usagef("missing --client: name the client to mint a token for (see `keymint client ls`)")
@@ -86,7 +86,7 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 	err = a.update(func(tx *vault.Tx) error {
 		c, err := tx.Client(o.client)
 		if err != nil {
-			return notFoundHint(err, "client ls")
+			return lookupHint(err, "client ls")
 		}
 		claims, err := issuer.ClaimsFor(c, req, a.issuerURL(), tx.Now())
 		if err != nil {

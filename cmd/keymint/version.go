@@ -48,7 +48,7 @@ func newVersionCmd(app *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print keymint's version",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ver, rev, when := buildVersion()
 			if app.json() {
