@@ -113,7 +113,7 @@ authorization_code client needs at least one --redirect-uri.`,
 	f.StringArrayVar(&o.redirectURIs, "redirect-uri", nil, "redirect URI for authorization_code (repeatable)")
 	f.StringArrayVar(&o.scopes, "scope", nil, "scope the client may request (repeatable; space- or comma-separated)")
 	f.StringArrayVar(&o.audience, "audience", nil, "audience (aud) of the client's tokens (repeatable)")
-	f.DurationVar(&o.tokenTTL, "token-ttl", defaultTokenTTL, "lifetime of the client's access tokens")
+	durationVar(f, &o.tokenTTL, "token-ttl", defaultTokenTTL, "lifetime of the client's access tokens")
 	f.StringVar(&o.description, "description", "", "what the client is for")
 	f.StringVar(&o.url, "url", "", "the client's home page")
 	f.StringVar(&o.policyURL, "policy-url", "", "the client's privacy policy")
@@ -161,7 +161,7 @@ func (o clientNewOptions) client(name string) (*vault.Client, error) {
 		}
 	}
 	if o.tokenTTL < time.Second || o.tokenTTL > maxTokenTTL {
-		return nil, usagef("--token-ttl %s out of range: use between 1s and %s", o.tokenTTL, maxTokenTTL)
+		return nil, usagef("--token-ttl %s out of range: use between 1s and %s", shortDuration(o.tokenTTL), shortDuration(maxTokenTTL))
 	}
 	scopes, err := parseScopes(o.scopes)
 	if err != nil {
@@ -378,6 +378,6 @@ func newClientRotateCmd(a *app) *cobra.Command {
 			return a.printClientSecret(c, secret, fmt.Sprintf("rotated the secret of client %s; %s", c.Name, oldSecretFor(grace)))
 		},
 	}
-	cmd.Flags().DurationVar(&grace, "grace", 24*time.Hour, "how long the old secret keeps working")
+	durationVar(cmd.Flags(), &grace, "grace", 24*time.Hour, "how long the old secret keeps working (such as 12h or 7d)")
 	return cmd
 }

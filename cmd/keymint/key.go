@@ -307,7 +307,7 @@ func newKeyRotateCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&grace, "grace", 24*time.Hour, "how long the old secret keeps working")
+	durationVar(cmd.Flags(), &grace, "grace", 24*time.Hour, "how long the old secret keeps working (such as 12h or 7d)")
 	return cmd
 }
 

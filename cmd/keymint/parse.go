@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // parseScopes splits each --scope value on spaces and commas, as OAuth
@@ -70,6 +72,34 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// durationValue is a duration flag that also takes whole days ("7d"), as
+// --expires does; a plain time.Duration flag would refuse them.
+type durationValue time.Duration
+
+// durationVar defines a duration flag on f that reads days too.
+func durationVar(f *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	*p = value
+	f.Var((*durationValue)(p), name, usage)
+}
+
+func (d *durationValue) Set(s string) error {
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+func (d *durationValue) String() string {
+	if *d == 0 {
+		return "0" // pflag shows no default for "0"
+	}
+	return shortDuration(time.Duration(*d))
+}
+
+func (d *durationValue) Type() string { return "duration" }
 
 // parseURL checks a URL given for a client: absolute, http or https.
 func parseURL(flag, s string) error {

@@ -62,7 +62,7 @@ issuer, else ` + defaultIssuer + `. Counts as one use of the client.`,
 	f.StringVar(&o.client, "client", "", "client ID or NAME")
 	f.StringArrayVar(&o.scopes, "scope", nil, "scopes to request, within the client's (repeatable; space- or comma-separated)")
 	f.StringArrayVar(&o.audience, "audience", nil, "audience (aud), among the client's if it has any (repeatable)")
-	f.DurationVar(&o.ttl, "ttl", 0, "token lifetime, at most the client's token TTL (default the client's)")
+	durationVar(f, &o.ttl, "ttl", 0, "token lifetime, at most the client's token TTL (default the client's)")
 	f.String("issuer", "", "issuer (iss) of the token (default "+defaultIssuer+")")
 	_ = cmd.RegisterFlagCompletionFunc("client", a.completeNames(vault.KindClient))
 	return cmd
