@@ -344,13 +344,26 @@ func (s *Server) poll() {
 	}
 }
 
-// applyLocked publishes the snapshot with change applied, after the server
-// itself committed a transaction that began at generation begin. If that
-// transaction wrote (so committed begin+1) and the snapshot was at begin, the
-// snapshot moves to begin+1, so that the next poll does not reload for the
-// server's own write; otherwise someone else wrote in between and the poll
-// reloads anyway. Callers hold ioMu.
-func (s *Server) applyLocked(begin uint64, wrote bool, change func(*snapshot)) {
+// write runs fn in one vault transaction of the server's and then
+// publishes the snapshot with change applied. If the transaction wrote (so
+// committed begin+1) and the snapshot was at begin, the snapshot moves to
+// begin+1, so that the next poll does not reload for the server's own
+// write; otherwise someone else wrote in between and the poll reloads
+// anyway.
+func (s *Server) write(fn func(*vault.Tx) error, change func(*snapshot)) error {
+	s.ioMu.Lock()
+	defer s.ioMu.Unlock()
+	var begin uint64
+	var wrote bool
+	err := s.v.Update(func(tx *vault.Tx) error {
+		begin = tx.Generation()
+		err := fn(tx)
+		wrote = tx.Changed()
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	cur := s.current()
 	next := *cur
 	if change != nil {
@@ -360,6 +373,7 @@ func (s *Server) applyLocked(begin uint64, wrote bool, change func(*snapshot)) {
 		next.generation = begin + 1
 	}
 	s.snap.Store(&next)
+	return nil
 }
 
 // markUsed notes a client's or key's use for the next group commit of
@@ -382,12 +396,7 @@ func (s *Server) Flush() error {
 	if len(refs) == 0 {
 		return nil
 	}
-	s.ioMu.Lock()
-	defer s.ioMu.Unlock()
-	var begin uint64
-	var wrote bool
-	err := s.v.Update(func(tx *vault.Tx) error {
-		begin, wrote = tx.Generation(), false
+	err := s.write(func(tx *vault.Tx) error {
 		for ref := range refs {
 			var err error
 			if ref.kind == vault.KindKey {
@@ -401,17 +410,15 @@ func (s *Server) Flush() error {
 			if err != nil {
 				return err
 			}
-			wrote = true
 		}
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		s.usedMu.Lock()
 		maps.Copy(s.used, refs)
 		s.usedMu.Unlock()
 		return fmt.Errorf("record last use of %d credential(s): %w", len(refs), err)
 	}
-	s.applyLocked(begin, wrote, nil)
 	return nil
 }
 
@@ -446,26 +453,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 // revoke records a revocation in the vault and at once in the snapshot.
 func (s *Server) revoke(r vault.Revocation) error {
-	s.ioMu.Lock()
-	defer s.ioMu.Unlock()
-	var begin uint64
-	var wrote bool
-	err := s.v.Update(func(tx *vault.Tx) error {
-		begin, wrote = tx.Generation(), false
-		already, err := tx.Revoked(r.JTI)
-		if err != nil || already {
-			return err
-		}
-		wrote = true
-		return tx.Revoke(r)
-	})
-	if err != nil {
-		return err
-	}
 	add := func(next *snapshot) {
 		next.revoked = maps.Clone(next.revoked)
 		next.revoked[r.JTI] = r.ExpiresAt
 	}
-	s.applyLocked(begin, wrote, add)
-	return nil
+	return s.write(func(tx *vault.Tx) error { return tx.Revoke(r) }, add)
 }

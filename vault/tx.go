@@ -29,6 +29,10 @@ func (tx *Tx) Now() time.Time { return tx.now }
 // every reservation, and it does not cache counters anyway.
 func (tx *Tx) Generation() uint64 { return tx.generation }
 
+// Changed reports whether the transaction has written a change that
+// advances the generation when it commits (a usage count does not).
+func (tx *Tx) Changed() bool { return tx.changed }
+
 // commit bumps the generation when anything changed.
 func (tx *Tx) commit() error {
 	if !tx.changed {
