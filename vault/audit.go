@@ -36,57 +36,78 @@ func (e *AuditEntry) computeHash() ([]byte, error) {
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
-// Audit appends an entry for a change made in this transaction.
+// Audit appends an entry for a change made in this transaction. The head
+// records the new end of the chain, so that no entry can be cut from it.
 func (tx *Tx) Audit(action, id, detail string) error {
-	b := tx.bucket(bucketAudit)
-	var prev []byte
-	if k, _ := b.Cursor().Last(); k != nil {
-		var last AuditEntry
-		if _, err := tx.getJSON(bucketAudit, k, &last); err != nil {
-			return fmt.Errorf("read last audit entry: %w", err)
-		}
-		prev = last.Hash
-	}
-	seq, err := b.NextSequence()
+	h := tx.head
+	seq, err := tx.w.NextSequence(bucketAudit)
 	if err != nil {
 		return fmt.Errorf("audit sequence: %w", err)
 	}
-	e := AuditEntry{Seq: seq, Time: tx.now, Action: action, ID: id, Detail: detail, Actor: tx.v.opts.Actor, Prev: prev}
+	if seq != h.AuditSeq+1 {
+		return &TamperError{Bucket: bucketAudit, What: fmt.Sprintf("the log's sequence is at %d but the head ends it at entry %d", seq-1, h.AuditSeq)}
+	}
+	e := AuditEntry{Seq: seq, Time: tx.now, Action: action, ID: id, Detail: detail, Actor: tx.v.opts.Actor, Prev: h.AuditHash}
 	if e.Hash, err = e.computeHash(); err != nil {
 		return fmt.Errorf("hash audit entry: %w", err)
 	}
-	return tx.putJSON(bucketAudit, seqKey(seq), e)
+	plain, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode audit entry: %w", err)
+	}
+	sealed, err := tx.v.keys.seal(tx.v.id, bucketAudit, seqKey(seq), plain)
+	if err != nil {
+		return err
+	}
+	if err := tx.w.Put(bucketAudit, seqKey(seq), sealed); err != nil {
+		return fmt.Errorf("write audit entry: %w", err)
+	}
+	h.AuditSeq, h.AuditHash = seq, e.Hash
+	tx.wrote = true
+	return nil
 }
 
 // AuditLog returns every entry in order and checks the chain: each entry's
 // hash, each link to the one before, that sequence numbers have no gap, and
-// that none is missing at the end.
+// that it ends where the head says.
 // It returns the entries read so far along with ErrAuditChain.
 func (tx *Tx) AuditLog() ([]AuditEntry, error) {
+	out, err := tx.auditChain()
+	var last []byte
+	if len(out) > 0 {
+		last = out[len(out)-1].Hash
+	}
+	if err == nil && (tx.head.AuditSeq != uint64(len(out)) || !bytes.Equal(tx.head.AuditHash, last)) {
+		err = fmt.Errorf("%w: the log ends at entry %d but the head ends it at %d", ErrAuditChain, len(out), tx.head.AuditSeq)
+	}
+	return out, err
+}
+
+// auditChain reads the log and checks its links, not where it ends.
+func (tx *Tx) auditChain() ([]AuditEntry, error) {
 	var out []AuditEntry
 	var prev []byte
 	var want uint64 = 1
-	err := forEachJSON(tx, bucketAudit, func(k []byte, e *AuditEntry) error {
+	err := tx.rd.Range(bucketAudit, nil, nil, func(k, sealed []byte) error {
+		var e AuditEntry
+		if err := tx.openJSON(bucketAudit, k, sealed, &e); err != nil {
+			return err
+		}
 		h, err := e.computeHash()
 		if err != nil {
 			return err
 		}
 		switch {
-		case binary.BigEndian.Uint64(k) != e.Seq || e.Seq != want:
+		case len(k) != 8 || binary.BigEndian.Uint64(k) != e.Seq || e.Seq != want:
 			return fmt.Errorf("%w: entry %d missing", ErrAuditChain, want)
 		case !bytes.Equal(h, e.Hash):
 			return fmt.Errorf("%w: entry %d altered", ErrAuditChain, e.Seq)
 		case !bytes.Equal(prev, e.Prev):
 			return fmt.Errorf("%w: entry %d does not follow entry %d", ErrAuditChain, e.Seq, e.Seq-1)
 		}
-		out = append(out, *e)
+		out = append(out, e)
 		prev, want = e.Hash, want+1
 		return nil
 	})
-	// The chain cannot tell that its last entries were removed; the
-	// bucket's sequence, which only Audit advances, can.
-	if err == nil && tx.bucket(bucketAudit).Sequence() != want-1 {
-		err = fmt.Errorf("%w: entries after %d missing", ErrAuditChain, want-1)
-	}
 	return out, err
 }

@@ -9,6 +9,10 @@ func (tx *Tx) CreateClient(c *Client, secret string) error { return create(tx, c
 // Client returns the client with this id or name.
 func (tx *Tx) Client(ref string) (*Client, error) { return get[Client](tx, ref) }
 
+// EachClient calls fn for every client, in no order, without last use (see
+// [Credential.LastUsedAt]): for a server loading the whole vault.
+func (tx *Tx) EachClient(fn func(*Client) error) error { return each[Client](tx, fn) }
+
 // Clients returns every client, ordered by name.
 func (tx *Tx) Clients() ([]*Client, error) { return list[Client](tx) }
 

@@ -12,12 +12,17 @@ var (
 	ErrWrongIdentity = errors.New("none of the given identities can unlock this vault; check --identity, KEYMINT_IDENTITY or the passphrase")
 	ErrNoIdentity    = errors.New("no identity to unlock the vault")
 	ErrCorrupt       = errors.New("vault record failed authentication: the file was altered or damaged; restore from a backup")
-	ErrBusy          = errors.New("vault is locked by another process; retry or raise --lock-timeout")
-	ErrRekeyed       = errors.New("vault's data key changed while this command ran; run the command again")
-	ErrNotFound      = errors.New("not found")
-	ErrNameTaken     = errors.New("name is already taken")
-	ErrInvalidName   = errors.New("invalid name")
-	ErrIdentityPerm  = errors.New("identity file is readable by others")
+	// ErrTampered is wrapped by [TamperError]: the state as a whole fails
+	// authentication.
+	ErrTampered = errors.New("vault failed authentication: it was altered (records replayed, removed or added) or damaged; run `keymint vault verify`, and restore from a backup")
+	// ErrRolledBack is wrapped by [RollbackError].
+	ErrRolledBack   = errors.New("vault was rolled back")
+	ErrBusy         = errors.New("vault is locked by another process; retry or raise --lock-timeout")
+	ErrRekeyed      = errors.New("vault's data key changed while this command ran; run the command again")
+	ErrNotFound     = errors.New("not found")
+	ErrNameTaken    = errors.New("name is already taken")
+	ErrInvalidName  = errors.New("invalid name")
+	ErrIdentityPerm = errors.New("identity file is readable by others")
 )
 
 // ErrUsageOverflow means a counter would pass the largest int64. No real

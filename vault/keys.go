@@ -9,6 +9,10 @@ func (tx *Tx) CreateKey(k *Key, secret string) error { return create(tx, k, secr
 // Key returns the key with this id or name.
 func (tx *Tx) Key(ref string) (*Key, error) { return get[Key](tx, ref) }
 
+// EachKey calls fn for every key, in no order, without last use (see
+// [Credential.LastUsedAt]): for a server loading the whole vault.
+func (tx *Tx) EachKey(fn func(*Key) error) error { return each[Key](tx, fn) }
+
 // Keys returns every key, ordered by name.
 func (tx *Tx) Keys() ([]*Key, error) { return list[Key](tx) }
 

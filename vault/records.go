@@ -48,13 +48,15 @@ type SecretHash struct {
 
 // Credential is what API keys and OAuth clients have in common.
 type Credential struct {
-	ID         string       `json:"id"`
-	Name       string       `json:"name"`
-	Scopes     []string     `json:"scopes"`
-	Limits     []Limit      `json:"limits,omitempty"`
-	CreatedAt  time.Time    `json:"created_at"`
-	ExpiresAt  *time.Time   `json:"expires_at,omitempty"`
-	LastUsedAt *time.Time   `json:"last_used_at,omitempty"`
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Scopes    []string   `json:"scopes"`
+	Limits    []Limit    `json:"limits,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// LastUsedAt is kept with the usage data, not in the record (see
+	// touch); it is filled in when a record is read by id, name or list.
+	LastUsedAt *time.Time   `json:"-"`
 	Secrets    []SecretHash `json:"secrets"`
 }
 

@@ -15,35 +15,47 @@ import (
 // encoding can change without a new vault format.
 const sealVersion byte = 1
 
-// keys holds what is derived from the data key. The data key itself is only
-// used for derivation.
+// keys holds what is derived from the data key, and the index key sealed
+// under it. The data key itself is only used for derivation.
 type keys struct {
-	aead    cipher.AEAD
-	hmacKey []byte
-	check   []byte // identifies the data key in meta without revealing it
+	aead  cipher.AEAD
+	check []byte // identifies the data key in meta without revealing it
+	// indexKey keys the HMAC index of names and secrets. It is random and
+	// stored sealed (format 2), so that a new data key keeps every issued
+	// secret valid; a format-1 vault's, which was derived, is kept as is.
+	indexKey []byte
+	// treeKey keys the leaf digests and shardKey the choice of shard
+	// (tree.go).
+	treeKey, shardKey []byte
+	// legacyIndexKey is what format 1 derived as the index key.
+	legacyIndexKey []byte
 }
 
 func deriveKeys(dataKey []byte) (*keys, error) {
-	derive := func(info string) ([]byte, error) {
-		return hkdf.Key(sha256.New, dataKey, nil, "keymint/v1 "+info, 32)
-	}
-	sealKey, err := derive("record seal")
-	if err != nil {
-		return nil, fmt.Errorf("derive seal key: %w", err)
-	}
-	hmacKey, err := derive("index hmac")
-	if err != nil {
-		return nil, fmt.Errorf("derive hmac key: %w", err)
-	}
-	check, err := derive("key check")
-	if err != nil {
-		return nil, fmt.Errorf("derive key check: %w", err)
+	k := &keys{}
+	var sealKey []byte
+	for _, d := range []struct {
+		info string
+		dst  *[]byte
+	}{
+		{"keymint/v1 record seal", &sealKey},
+		{"keymint/v1 key check", &k.check},
+		{"keymint/v1 index hmac", &k.legacyIndexKey},
+		{"keymint/v2 tree", &k.treeKey},
+		{"keymint/v2 shard", &k.shardKey},
+	} {
+		b, err := hkdf.Key(sha256.New, dataKey, nil, d.info, 32)
+		if err != nil {
+			return nil, fmt.Errorf("derive %s key: %w", d.info, err)
+		}
+		*d.dst = b
 	}
 	aead, err := chacha20poly1305.NewX(sealKey)
 	if err != nil {
 		return nil, fmt.Errorf("init aead: %w", err)
 	}
-	return &keys{aead: aead, hmacKey: hmacKey, check: check}, nil
+	k.aead = aead
+	return k, nil
 }
 
 // associatedData binds a sealed value to its vault, bucket and key.
@@ -82,7 +94,7 @@ func (k *keys) open(vaultID []byte, bucket string, key, sealed []byte) ([]byte, 
 // mac is the index key for a name or secret, domain-separated by purpose so a
 // name can never collide with a secret.
 func (k *keys) mac(purpose, value string) []byte {
-	m := hmac.New(sha256.New, k.hmacKey)
+	m := hmac.New(sha256.New, k.indexKey)
 	m.Write([]byte(purpose))
 	m.Write([]byte{0})
 	m.Write([]byte(value))

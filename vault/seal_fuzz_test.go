@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"hash/crc32"
-	"path/filepath"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/keymint/keymint/apikey"
 )
@@ -25,21 +22,13 @@ func fuzzVault(t testing.TB) (v *Vault, plain, sealed map[string][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "fuzz.db")
-	v = &Vault{path: path, id: bytes.Repeat([]byte{0xa5}, 16), keys: k}
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	k.indexKey = bytes.Repeat([]byte{0x3c}, 32)
+	store := NewMemStore()
+	v = &Vault{store: store, path: "fuzz", id: bytes.Repeat([]byte{0xa5}, 16), keys: k}
 	plain, sealed = map[string][]byte{}, map[string][]byte{}
-	err = db.Update(func(btx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := btx.CreateBucket([]byte(name)); err != nil {
-				return err
-			}
-		}
-		tx := &Tx{btx: btx, v: v, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	err = store.Update(func(w WriteTx) error {
+		tx := v.newTx(w, w, &head{Format: FormatVersion, Roots: map[string][]byte{}})
+		tx.now = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		if err := tx.putJSON(bucketSettings, []byte(settingsKey), Settings{KeyPrefix: "km"}); err != nil {
 			return err
 		}
@@ -51,8 +40,9 @@ func fuzzVault(t testing.TB) (v *Vault, plain, sealed map[string][]byte) {
 		if err := tx.CreateClient(client, fixedSecret(t, "kmcs", '8')); err != nil {
 			return err
 		}
-		for _, name := range allBuckets[1:] { // meta is not sealed
-			if err := btx.Bucket([]byte(name)).ForEach(func(key, val []byte) error {
+		for _, name := range shardedBuckets {
+			if err := w.Range(name, nil, nil, func(sk, val []byte) error {
+				key := sk[2:] // after the shard
 				p, err := v.keys.open(v.id, name, key, val)
 				if err != nil {
 					return err
@@ -64,7 +54,12 @@ func fuzzVault(t testing.TB) (v *Vault, plain, sealed map[string][]byte) {
 				return err
 			}
 		}
-		return nil
+		return w.Range(bucketAudit, nil, nil, func(key, val []byte) error {
+			p, err := v.keys.open(v.id, bucketAudit, key, val)
+			plain[bucketAudit+"\x00"+string(key)] = p
+			sealed[bucketAudit+"\x00"+string(key)] = bytes.Clone(val)
+			return err
+		})
 	})
 	if err != nil {
 		t.Fatal(err)

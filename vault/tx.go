@@ -1,22 +1,30 @@
 package vault
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Tx is one transaction on an open vault. It is valid only inside the
 // function given to [Vault.Update] or [Vault.View]; records it returns are
-// copies and stay valid after it.
+// copies and stay valid after it. Every read that returns a record has
+// checked it against the head (tree.go), so a replayed, removed or added
+// record is reported as [ErrTampered] rather than used.
 type Tx struct {
-	btx        *bolt.Tx
-	v          *Vault
-	now        time.Time
-	generation uint64
-	changed    bool
+	rd   ReadTx
+	w    WriteTx // nil in a read-only transaction
+	v    *Vault
+	now  time.Time
+	head *head
+	// state is the state the transaction began from.
+	state State
+	auth  *auth
+	// wrote is set by any write (it advances the revision), changed by a
+	// write to a record (it also advances the generation).
+	wrote, changed bool
+	changes        []Change
 }
 
 // Now is the transaction's clock reading, the same for every record it writes.
@@ -24,37 +32,47 @@ func (tx *Tx) Now() time.Time { return tx.now }
 
 // Generation is the vault's change counter as this transaction began. Every
 // committed change to a record increments it, so a reader holding records in
-// memory can tell cheaply whether they are stale. Usage counters are the
-// exception: a server reserving quota would otherwise reload its records on
-// every reservation, and it does not cache counters anyway.
-func (tx *Tx) Generation() uint64 { return tx.generation }
+// memory can tell cheaply whether they are stale. Usage (counters and last
+// use) is the exception: a server reserving quota would otherwise reload its
+// records on every reservation, and it does not cache usage anyway.
+func (tx *Tx) Generation() uint64 { return tx.head.Generation }
 
 // Changed reports whether the transaction has written a change that
-// advances the generation when it commits (a usage count does not).
+// advances the generation when it commits (usage does not).
 func (tx *Tx) Changed() bool { return tx.changed }
 
-// commit bumps the generation when anything changed.
-func (tx *Tx) commit() error {
-	if !tx.changed {
-		return nil
+// shardKey is the part of a record key that chooses its shard: a usage
+// counter's credential id, so that a credential's counters are one range;
+// the whole key elsewhere.
+func shardKey(bucket string, key []byte) []byte {
+	if bucket == bucketUsage {
+		if i := bytes.IndexByte(key, 0); i >= 0 {
+			return key[:i]
+		}
 	}
-	return tx.btx.Bucket([]byte(bucketMeta)).Put(metaGeneration, u64bytes(tx.generation+1))
+	return key
 }
 
-func (tx *Tx) bucket(name string) *bolt.Bucket {
-	return tx.btx.Bucket([]byte(name))
+func (tx *Tx) shard(bucket string, key []byte) uint16 {
+	return tx.v.keys.shardOf(bucket, shardKey(bucket, key))
+}
+
+// getSealed returns the sealed value at bucket/key, or nil, after checking
+// its shard.
+func (tx *Tx) getSealed(bucket string, key []byte) ([]byte, error) {
+	s := tx.shard(bucket, key)
+	if err := tx.auth.checkShard(bucket, s); err != nil {
+		return nil, err
+	}
+	return tx.rd.Get(bucket, storeKey(s, key))
 }
 
 // getJSON opens the sealed value at bucket/key into v. It reports false,
 // without error, when there is no such key.
 func (tx *Tx) getJSON(bucket string, key []byte, v any) (bool, error) {
-	b := tx.bucket(bucket)
-	if b == nil {
-		return false, ErrNotVault
-	}
-	sealed := b.Get(key)
-	if sealed == nil {
-		return false, nil
+	sealed, err := tx.getSealed(bucket, key)
+	if err != nil || sealed == nil {
+		return false, err
 	}
 	return true, tx.openJSON(bucket, key, sealed, v)
 }
@@ -71,12 +89,16 @@ func (tx *Tx) openJSON(bucket string, key, sealed []byte, v any) error {
 	return nil
 }
 
-// markChanged notes a write for the generation, unless it is to a usage
-// counter (see Generation).
-func (tx *Tx) markChanged(bucket string) {
-	if bucket != bucketUsage {
-		tx.changed = true
+// markChanged notes a write for the generation and the change log, unless
+// it is usage or the change log itself (see Generation).
+func (tx *Tx) markChanged(bucket string, key []byte) {
+	tx.wrote = true
+	kind, ok := changeKinds[bucket]
+	if !ok {
+		return
 	}
+	tx.changed = true
+	tx.changes = append(tx.changes, Change{Kind: kind, Key: string(key)})
 }
 
 func (tx *Tx) putJSON(bucket string, key []byte, v any) error {
@@ -88,30 +110,81 @@ func (tx *Tx) putJSON(bucket string, key []byte, v any) error {
 	if err != nil {
 		return err
 	}
-	tx.markChanged(bucket)
-	if err := tx.bucket(bucket).Put(key, sealed); err != nil {
+	return tx.putSealed(bucket, key, sealed)
+}
+
+func (tx *Tx) putSealed(bucket string, key, sealed []byte) error {
+	s := tx.shard(bucket, key)
+	if err := tx.auth.willWrite(bucket, s); err != nil {
+		return err
+	}
+	tx.markChanged(bucket, key)
+	if err := tx.w.Put(bucket, storeKey(s, key), sealed); err != nil {
 		return fmt.Errorf("write %s record: %w", bucket, err)
 	}
 	return nil
 }
 
 func (tx *Tx) delete(bucket string, key []byte) error {
-	tx.markChanged(bucket)
-	if err := tx.bucket(bucket).Delete(key); err != nil {
+	s := tx.shard(bucket, key)
+	if err := tx.auth.willWrite(bucket, s); err != nil {
+		return err
+	}
+	tx.markChanged(bucket, key)
+	if err := tx.w.Delete(bucket, storeKey(s, key)); err != nil {
 		return fmt.Errorf("delete %s record: %w", bucket, err)
 	}
 	return nil
 }
 
-// forEachJSON opens every record of a bucket in key order.
+// forEachJSON opens every record of a bucket in key order (by shard, then
+// key), after checking the whole bucket.
 func forEachJSON[T any](tx *Tx, bucket string, fn func(key []byte, v *T) error) error {
-	return tx.bucket(bucket).ForEach(func(k, sealed []byte) error {
+	if err := tx.auth.checkBucket(bucket); err != nil {
+		return err
+	}
+	return tx.rd.Range(bucket, nil, nil, func(k, sealed []byte) error {
 		var v T
-		if err := tx.openJSON(bucket, k, sealed, &v); err != nil {
+		key := k[2:]
+		if err := tx.openJSON(bucket, key, sealed, &v); err != nil {
 			return err
 		}
-		return fn(k, &v)
+		return fn(key, &v)
 	})
+}
+
+// rangeShard calls fn for the records of one shard whose keys lie in
+// [from, to), after checking the shard. from and to must share the shard
+// key.
+func (tx *Tx) rangeShard(bucket string, from, to []byte, fn func(key, sealed []byte) error) error {
+	s := tx.shard(bucket, from)
+	if err := tx.auth.checkShard(bucket, s); err != nil {
+		return err
+	}
+	return tx.rd.Range(bucket, storeKey(s, from), storeKey(s, to), func(k, sealed []byte) error {
+		return fn(k[2:], sealed)
+	})
+}
+
+// commit writes the change log, the tree and the head, and returns the new
+// state. A transaction that wrote nothing commits nothing.
+func (tx *Tx) commit() (State, error) {
+	if !tx.wrote {
+		return State{}, nil
+	}
+	h := tx.head
+	if tx.changed {
+		h.Generation++
+		if err := tx.logChanges(h.Generation); err != nil {
+			return State{}, err
+		}
+	}
+	if err := tx.auth.commit(tx.w); err != nil {
+		return State{}, err
+	}
+	h.Roots = tx.auth.roots
+	h.Revision++
+	return tx.v.writeHead(tx.w, h)
 }
 
 // indexEntry is what an HMAC index key points to.
@@ -135,4 +208,10 @@ func (tx *Tx) indexPut(purpose, value string, e indexEntry) error {
 
 func (tx *Tx) indexDelete(purpose, value string) error {
 	return tx.delete(bucketIndex, tx.v.keys.mac(purpose, value))
+}
+
+// exists reports whether bucket holds key.
+func (tx *Tx) exists(bucket string, key []byte) (bool, error) {
+	sealed, err := tx.getSealed(bucket, key)
+	return sealed != nil, err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 )
 
 // Usage counters.
@@ -19,7 +20,9 @@ import (
 //
 //	credential id, 0x00, len(period key) as one byte, period key
 //
-// Removing a credential removes all of its counters.
+// and the credential's last use is at its id, 0x00, 0x00. All of one
+// credential's usage is in one shard (tree.go), so a range of it is checked
+// by re-hashing that shard alone. Removing a credential removes all of it.
 //
 // Writing a counter does not advance the vault's generation ([Tx.Generation]):
 // the generation tells a process that holds records in memory, such as
@@ -43,6 +46,24 @@ type UsageCount struct {
 type PeriodCount struct {
 	PeriodKey string `json:"period"`
 	UsageCount
+}
+
+// lastUsedKey is the usage bucket's key for a credential's last use. A
+// period key is never empty, so it cannot collide with a counter's.
+func lastUsedKey(id string) []byte { return append(usagePrefix(id), 0) }
+
+// fillLastUsed sets c.LastUsedAt from the usage data.
+func (tx *Tx) fillLastUsed(c *Credential) error {
+	var t time.Time
+	ok, err := tx.getJSON(bucketUsage, lastUsedKey(c.ID), &t)
+	if err != nil {
+		return fmt.Errorf("read last use: %w", err)
+	}
+	c.LastUsedAt = nil
+	if ok {
+		c.LastUsedAt = &t
+	}
+	return nil
 }
 
 func usagePrefix(id string) []byte {
@@ -164,16 +185,17 @@ func (tx *Tx) UsageHistory(id, from, to string) ([]PeriodCount, error) {
 	}
 	var out []PeriodCount
 	first, last := usageKey(id, from), usageKey(id, to)
-	c := tx.bucket(bucketUsage).Cursor()
-	for k, sealed := c.Seek(first); k != nil && bytes.Compare(k, last) <= 0; k, sealed = c.Next() {
+	// The key right after last: ranges are half-open.
+	err := tx.rangeShard(bucketUsage, first, append(last, 0), func(k, sealed []byte) error {
 		var pc PeriodCount
 		if err := tx.openJSON(bucketUsage, k, sealed, &pc.UsageCount); err != nil {
-			return nil, fmt.Errorf("read usage history: %w", err)
+			return fmt.Errorf("read usage history: %w", err)
 		}
 		pc.PeriodKey = string(k[len(usagePrefix(id))+1:])
 		out = append(out, pc)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // PruneUsage drops the counters of credential id whose period keys are of
@@ -186,22 +208,23 @@ func (tx *Tx) PruneUsage(id, before string) error {
 		return err
 	}
 	start := append(usagePrefix(id), byte(len(before)))
-	end := usageKey(id, before)
-	c := tx.bucket(bucketUsage).Cursor()
-	var doomed [][]byte
-	for k, _ := c.Seek(start); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
-		doomed = append(doomed, bytes.Clone(k))
-	}
-	return tx.deleteCounters(doomed)
+	return tx.deleteUsageRange(start, usageKey(id, before))
 }
 
 // deleteUsage drops every counter of a removed credential.
 func (tx *Tx) deleteUsage(id string) error {
 	prefix := usagePrefix(id)
-	c := tx.bucket(bucketUsage).Cursor()
+	return tx.deleteUsageRange(prefix, prefixEnd(prefix))
+}
+
+// deleteUsageRange deletes the usage records of one credential in [from, to).
+func (tx *Tx) deleteUsageRange(from, to []byte) error {
 	var doomed [][]byte
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		doomed = append(doomed, bytes.Clone(k))
+	if err := tx.rangeShard(bucketUsage, from, to, func(k, _ []byte) error {
+		doomed = append(doomed, k)
+		return nil
+	}); err != nil {
+		return err
 	}
 	return tx.deleteCounters(doomed)
 }

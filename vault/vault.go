@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
@@ -9,14 +10,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"filippo.io/age"
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Options configure how a vault is opened.
@@ -30,6 +28,13 @@ type Options struct {
 	Now func() time.Time
 	// Actor names who makes changes in the audit log, such as "alice@host".
 	Actor string
+	// StateDir is where this machine remembers the newest state seen of
+	// each vault, to refuse a rolled-back file (rollback.go). Empty
+	// remembers in memory only, for this Vault's life.
+	StateDir string
+	// AcceptRollback trusts the vault's state as it is now, even if older
+	// than one seen before: the explicit step after a deliberate restore.
+	AcceptRollback bool
 }
 
 func (o *Options) now() time.Time {
@@ -46,20 +51,22 @@ func (o *Options) lockTimeout() time.Duration {
 	return 10 * time.Second
 }
 
-// Vault is an unlocked vault. It holds the derived keys in memory, not the
-// file: every transaction opens and closes the file. A Vault is safe for
-// concurrent use by goroutines of one process.
+// Vault is an unlocked vault. It holds the keys derived from the data key in
+// memory, not the store's resources: with the bbolt file, every transaction
+// opens and closes the file. A Vault is safe for concurrent use by
+// goroutines of one process.
 type Vault struct {
-	// mu orders this process's own transactions. bbolt's file lock is per
-	// open file, so two transactions of one process would otherwise contend
-	// on it like two processes, and bbolt retries a taken lock only every
-	// 50ms.
-	mu   sync.RWMutex
-	path string
-	id   []byte
-	keys *keys
-	opts Options
+	store Store
+	path  string
+	id    []byte
+	keys  *keys
+	opts  Options
+	guard *rollbackGuard
 }
+
+// maxConflictRetries bounds how often Update runs a transaction again after
+// losing to a concurrent one.
+const maxConflictRetries = 64
 
 // CreateOptions configure a new vault.
 type CreateOptions struct {
@@ -104,64 +111,15 @@ func Create(path string, co CreateOptions) (err error) {
 	}()
 	// os.CreateTemp made it empty and 0600; bbolt initialises an empty file
 	// as a new database.
-
-	dataKey := make([]byte, 32)
-	if _, err := rand.Read(dataKey); err != nil {
-		return fmt.Errorf("generate data key: %w", err)
-	}
-	sealedKey, err := encryptDataKey(dataKey, co.Recipients)
-	if err != nil {
-		return err
-	}
-	k, err := deriveKeys(dataKey)
-	if err != nil {
-		return err
-	}
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return fmt.Errorf("generate vault id: %w", err)
-	}
-	v := &Vault{path: tmpPath, id: id, keys: k, opts: co.Options}
-
-	db, err := bolt.Open(tmpPath, 0o600, &bolt.Options{Timeout: v.opts.lockTimeout()})
+	db, err := bolt.Open(tmpPath, 0o600, &bolt.Options{Timeout: co.lockTimeout()})
 	if err != nil {
 		return fmt.Errorf("open temporary vault: %w", err)
 	}
-	err = db.Update(func(btx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := btx.CreateBucket([]byte(name)); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
-			}
-		}
-		meta := btx.Bucket([]byte(bucketMeta))
-		for key, val := range map[string][]byte{
-			string(metaFormat):     u64bytes(FormatVersion),
-			string(metaID):         id,
-			string(metaDataKey):    sealedKey,
-			string(metaKeyCheck):   k.check,
-			string(metaGeneration): u64bytes(1),
-		} {
-			if err := meta.Put([]byte(key), val); err != nil {
-				return err
-			}
-		}
-		tx := &Tx{btx: btx, v: v, now: v.opts.now()}
-		settings := co.Settings
-		settings.Recipients = co.RecipientNames
-		if err := tx.putJSON(bucketSettings, []byte(settingsKey), settings); err != nil {
-			return err
-		}
-		if err := tx.Audit("vault.init", "", ""); err != nil {
-			return err
-		}
-		if co.Setup != nil {
-			return co.Setup(tx)
-		}
-		return nil
-	})
-	if cerr := db.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close temporary vault: %w", cerr)
+	err = db.Close()
+	if err != nil {
+		return fmt.Errorf("close temporary vault: %w", err)
 	}
+	v, err := CreateIn(openBoltStore(tmpPath, co.lockTimeout()), tmpPath, co)
 	if err != nil {
 		return fmt.Errorf("build vault: %w", err)
 	}
@@ -173,7 +131,90 @@ func Create(path string, co CreateOptions) (err error) {
 		return fmt.Errorf("move vault into place: %w", err)
 	}
 	os.Remove(tmpPath)
-	return syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	// Remember the new vault's first state, so that a copy of an older
+	// vault with the same id can never pass for it.
+	g, err := newRollbackGuard(path, co.StateDir, v.id)
+	if err != nil {
+		return err
+	}
+	return g.saw(v.guard.newest(), true)
+}
+
+// CreateIn makes a new vault in an empty store, in one transaction, and
+// returns it unlocked. name says where the store is, in messages.
+func CreateIn(store Store, name string, co CreateOptions) (*Vault, error) {
+	if len(co.Recipients) == 0 {
+		return nil, errors.New("no recipients to encrypt the vault to")
+	}
+	dataKey := make([]byte, 32)
+	if _, err := rand.Read(dataKey); err != nil {
+		return nil, fmt.Errorf("generate data key: %w", err)
+	}
+	sealedKey, err := encryptDataKey(dataKey, co.Recipients)
+	if err != nil {
+		return nil, err
+	}
+	k, err := deriveKeys(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	k.indexKey = make([]byte, 32)
+	id := make([]byte, 16)
+	for _, b := range [][]byte{k.indexKey, id} {
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("generate vault keys: %w", err)
+		}
+	}
+	guard, _ := newRollbackGuard(name, "", id) // in memory: never fails
+	v := &Vault{store: store, path: name, id: id, keys: k, opts: co.Options, guard: guard}
+	v.opts.Identities = nil
+	var st State
+	err = store.Update(func(w WriteTx) error {
+		if existing, err := w.Get(bucketMeta, metaFormat); err != nil || existing != nil {
+			return cmp.Or(err, fmt.Errorf("%s: %w", name, ErrExists))
+		}
+		sealedIndex, err := k.seal(id, bucketMeta, metaIndexKey, k.indexKey)
+		if err != nil {
+			return err
+		}
+		for _, kv := range []struct{ key, val []byte }{
+			{metaFormat, u64bytes(FormatVersion)},
+			{metaID, id},
+			{metaDataKey, sealedKey},
+			{metaKeyCheck, k.check},
+			{metaIndexKey, sealedIndex},
+		} {
+			if err := w.Put(bucketMeta, kv.key, kv.val); err != nil {
+				return err
+			}
+		}
+		tx := v.newTx(w, w, &head{Format: FormatVersion, Roots: map[string][]byte{}})
+		settings := co.Settings
+		settings.Recipients = co.RecipientNames
+		if err := tx.putJSON(bucketSettings, []byte(settingsKey), settings); err != nil {
+			return err
+		}
+		if err := tx.Audit("vault.init", "", ""); err != nil {
+			return err
+		}
+		if co.Setup != nil {
+			if err := co.Setup(tx); err != nil {
+				return err
+			}
+		}
+		st, err = tx.commit()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := v.guard.saw(st, true); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 func encryptDataKey(dataKey []byte, recipients []age.Recipient) ([]byte, error) {
@@ -210,50 +251,69 @@ func syncDir(dir string) error {
 
 // header is the clear part of the meta bucket.
 type header struct {
-	format     uint64
-	id         []byte
-	dataKey    []byte
-	keyCheck   []byte
-	generation uint64
+	format   uint64
+	id       []byte
+	dataKey  []byte
+	keyCheck []byte
 }
 
-func readHeader(btx *bolt.Tx) (*header, error) {
-	meta := btx.Bucket([]byte(bucketMeta))
-	if meta == nil {
-		return nil, ErrNotVault
+func readHeader(st ReadTx) (*header, error) {
+	var h header
+	for _, f := range []struct {
+		key []byte
+		dst *[]byte
+	}{{metaID, &h.id}, {metaDataKey, &h.dataKey}, {metaKeyCheck, &h.keyCheck}} {
+		v, err := st.Get(bucketMeta, f.key)
+		if err != nil {
+			return nil, err
+		}
+		*f.dst = v
 	}
-	h := &header{
-		format:     u64(meta.Get(metaFormat)),
-		id:         bytes.Clone(meta.Get(metaID)),
-		dataKey:    bytes.Clone(meta.Get(metaDataKey)),
-		keyCheck:   bytes.Clone(meta.Get(metaKeyCheck)),
-		generation: u64(meta.Get(metaGeneration)),
+	format, err := st.Get(bucketMeta, metaFormat)
+	if err != nil {
+		return nil, err
 	}
+	h.format = u64(format)
 	if h.format == 0 || len(h.id) != 16 || len(h.dataKey) == 0 || len(h.keyCheck) != 32 {
 		return nil, ErrNotVault
 	}
 	if h.format > FormatVersion {
 		return nil, fmt.Errorf("%w (format %d, this keymint reads up to %d)", ErrNewerFormat, h.format, FormatVersion)
 	}
-	return h, nil
+	return &h, nil
 }
 
-// Open unlocks the vault at path. It reads the header under a shared lock,
-// then decrypts the data key with no lock held, since a passphrase costs
-// about a second.
+// Open unlocks the vault file at path, migrating it in place from an older
+// format. It refuses a vault or directory others can write to, and a state
+// older than one this machine has seen (see Options).
 func Open(path string, opts Options) (*Vault, error) {
 	if len(opts.Identities) == 0 {
 		return nil, ErrNoIdentity
 	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", path, ErrNoVault)
+	}
+	if err := CheckPrivateFile(path, "vault"); err != nil {
+		return nil, err
+	}
+	return OpenStore(openBoltStore(path, opts.lockTimeout()), path, opts)
+}
+
+// OpenStore unlocks the vault in store, migrating it from an older format
+// in one transaction. name says where the store is, in messages and in the
+// remembered state.
+func OpenStore(store Store, name string, opts Options) (*Vault, error) {
+	if len(opts.Identities) == 0 {
+		return nil, ErrNoIdentity
+	}
+	// The header is read in one short transaction and the data key
+	// decrypted with none held, since a passphrase costs about a second.
 	var h *header
-	err := withDB(path, true, opts.lockTimeout(), func(db *bolt.DB) error {
-		return db.View(func(btx *bolt.Tx) error {
-			var err error
-			h, err = readHeader(btx)
-			return err
-		})
-	})
-	if err != nil {
+	if err := store.View(func(st ReadTx) error {
+		var err error
+		h, err = readHeader(st)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	r, err := age.Decrypt(bytes.NewReader(h.dataKey), opts.Identities...)
@@ -275,118 +335,114 @@ func Open(path string, opts Options) (*Vault, error) {
 	if subtle.ConstantTimeCompare(k.check, h.keyCheck) != 1 {
 		return nil, fmt.Errorf("data key does not match: %w", ErrCorrupt)
 	}
+	guard, err := newRollbackGuard(name, opts.StateDir, h.id)
+	if err != nil {
+		return nil, err
+	}
 	// The identities (for a passphrase, the passphrase itself) are needed
 	// no more: the Vault keeps only the keys derived from the data key.
 	opts.Identities = nil
-	return &Vault{path: path, id: h.id, keys: k, opts: opts}, nil
+	v := &Vault{store: store, path: name, id: h.id, keys: k, opts: opts, guard: guard}
+	if h.format < FormatVersion {
+		if err := v.migrate(); err != nil {
+			return nil, err
+		}
+	}
+	if err := v.loadIndexKey(); err != nil {
+		return nil, err
+	}
+	if opts.AcceptRollback {
+		if err := v.acceptState(); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
 }
 
-// withDB opens the bbolt file for one operation and closes it. It never
-// creates a file: bbolt would initialise an empty database at a wrong path,
-// or bring back a vault removed meanwhile as an empty one.
-func withDB(path string, readOnly bool, timeout time.Duration, fn func(*bolt.DB) error) (err error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s: %w", path, ErrNoVault)
-		}
-		return fmt.Errorf("stat vault: %w", err)
-	}
-	if !st.Mode().IsRegular() || st.Size() == 0 {
-		return fmt.Errorf("%s: %w", path, ErrNotVault)
-	}
-	// bbolt reads pages in place through mmap, so a truncated or damaged
-	// file faults (SIGBUS, SIGSEGV), which kills the process unless faults
-	// become panics. Report either as a damaged file rather than crash.
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			// The panic value (a fault address, a bbolt page assertion, or a
-			// bug of ours) goes into the message so a bug is not mistaken
-			// for damage; none of these carry record contents.
-			err = fmt.Errorf("%s: %w (%v)", path, ErrNotVault, p)
-		}
-	}()
-	if !readOnly {
-		// A read-write open reads the freelist page before any check could
-		// run: check that the file holds its pages under a read-only open.
-		if err := withDB(path, true, timeout, func(*bolt.DB) error { return nil }); err != nil {
+// loadIndexKey unseals the index key and reads the head once, so that a
+// vault that fails either is refused at open.
+func (v *Vault) loadIndexKey() error {
+	return v.store.View(func(st ReadTx) error {
+		sealed, err := st.Get(bucketMeta, metaIndexKey)
+		if err != nil {
 			return err
 		}
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, OpenFile: openExisting})
-	if err != nil {
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			return fmt.Errorf("%s: %w", path, ErrNoVault)
-		case errors.Is(err, berrors.ErrTimeout):
-			return ErrBusy
-		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
-			errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
-			return fmt.Errorf("%s: %w", path, ErrNotVault)
+		if sealed == nil {
+			return &TamperError{Bucket: bucketMeta, What: "the index key is missing"}
 		}
-		return fmt.Errorf("open vault %s: %w (%w)", path, ErrNotVault, err)
-	}
-	defer func() {
-		if cerr := db.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("close vault: %w", cerr)
+		ik, err := v.keys.open(v.id, bucketMeta, metaIndexKey, sealed)
+		if err != nil || len(ik) != 32 {
+			return &TamperError{Bucket: bucketMeta, What: "the index key failed authentication"}
 		}
-	}()
-	// A truncated file would fault on the first page past its end.
-	if err := db.View(func(btx *bolt.Tx) error {
-		st, err := os.Stat(path)
-		if err != nil {
-			return fmt.Errorf("stat vault: %w", err)
-		}
-		if btx.Size() > st.Size() {
-			return fmt.Errorf("%s: %w", path, ErrNotVault)
-		}
+		v.keys.indexKey = ik
 		return nil
-	}); err != nil {
-		return err
-	}
-	return fn(db)
+	})
 }
 
-// Path returns the vault file's path.
+// acceptState remembers the vault's state as it is now as the newest.
+func (v *Vault) acceptState() error {
+	return v.store.View(func(st ReadTx) error {
+		_, state, err := v.readHead(st)
+		if err != nil {
+			return err
+		}
+		return v.guard.saw(state, true)
+	})
+}
+
+// Path returns where the vault is: the file's path for a vault file.
 func (v *Vault) Path() string { return v.path }
 
-// Update runs fn in one read-write transaction: the file is opened, locked,
-// changed and closed. If fn returns an error nothing is changed.
+// Update runs fn in one read-write transaction. If fn returns an error
+// nothing is changed. If the store reports a conflict with a concurrent
+// transaction, fn runs again on the new state: it must not keep effects of
+// an earlier run outside the transaction.
 func (v *Vault) Update(fn func(*Tx) error) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return withDB(v.path, false, v.opts.lockTimeout(), func(db *bolt.DB) error {
-		return db.Update(func(btx *bolt.Tx) error {
-			tx, err := v.begin(btx)
+	for attempt := 0; ; attempt++ {
+		var committed State
+		err := v.store.Update(func(w WriteTx) error {
+			tx, err := v.begin(w, w)
 			if err != nil {
 				return err
 			}
 			if err := fn(tx); err != nil {
 				return err
 			}
-			return tx.commit()
+			committed, err = tx.commit()
+			return err
 		})
-	})
+		if errors.Is(err, ErrConflict) && attempt < maxConflictRetries {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if committed.Revision != 0 {
+			return v.guard.saw(committed, false)
+		}
+		return nil
+	}
 }
 
-// View runs fn in one read-only transaction under a shared lock.
+// View runs fn in one read-only transaction.
 func (v *Vault) View(fn func(*Tx) error) error {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return withDB(v.path, true, v.opts.lockTimeout(), func(db *bolt.DB) error {
-		return db.View(func(btx *bolt.Tx) error {
-			tx, err := v.begin(btx)
-			if err != nil {
-				return err
-			}
-			return fn(tx)
-		})
+	var seen State
+	err := v.store.View(func(st ReadTx) error {
+		tx, err := v.begin(st, nil)
+		if err != nil {
+			return err
+		}
+		seen = tx.state
+		return fn(tx)
 	})
+	if err != nil {
+		return err
+	}
+	return v.guard.saw(seen, false)
 }
 
-func (v *Vault) begin(btx *bolt.Tx) (*Tx, error) {
-	h, err := readHeader(btx)
+func (v *Vault) begin(st ReadTx, w WriteTx) (*Tx, error) {
+	h, err := readHeader(st)
 	if err != nil {
 		return nil, err
 	}
@@ -396,30 +452,35 @@ func (v *Vault) begin(btx *bolt.Tx) (*Tx, error) {
 	if subtle.ConstantTimeCompare(h.keyCheck, v.keys.check) != 1 {
 		return nil, ErrRekeyed
 	}
-	return &Tx{btx: btx, v: v, now: v.opts.now(), generation: h.generation}, nil
+	if h.format != FormatVersion {
+		return nil, fmt.Errorf("%s changed to format %d while open: %w", v.path, h.format, ErrRekeyed)
+	}
+	hd, state, err := v.readHead(st)
+	if err != nil {
+		return nil, err
+	}
+	if hd.Format != h.format {
+		return nil, &TamperError{Bucket: bucketMeta, What: fmt.Sprintf("the format is %d but the head says %d", h.format, hd.Format)}
+	}
+	if err := v.guard.check(state); err != nil {
+		return nil, err
+	}
+	tx := v.newTx(st, w, hd)
+	tx.state = state
+	return tx, nil
 }
 
-// Generation reads the vault's change counter without unlocking records: a
-// server polls it to learn, cheaply, that another process changed the vault.
+func (v *Vault) newTx(st ReadTx, w WriteTx, h *head) *Tx {
+	return &Tx{rd: st, w: w, v: v, now: v.opts.now(), head: h, auth: newAuth(st, v.keys, h.Roots)}
+}
+
+// Generation reads the vault's change counter: a server polls it to learn,
+// cheaply, that another process changed the vault's records.
 func (v *Vault) Generation() (uint64, error) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
 	var gen uint64
-	err := withDB(v.path, true, v.opts.lockTimeout(), func(db *bolt.DB) error {
-		return db.View(func(btx *bolt.Tx) error {
-			tx, err := v.begin(btx)
-			if err != nil {
-				return err
-			}
-			gen = tx.generation
-			return nil
-		})
+	err := v.View(func(tx *Tx) error {
+		gen = tx.Generation()
+		return nil
 	})
 	return gen, err
-}
-
-// openExisting opens a file for bbolt as os.OpenFile does, but never creates
-// it (see withDB).
-func openExisting(name string, flag int, perm os.FileMode) (*os.File, error) {
-	return os.OpenFile(name, flag&^os.O_CREATE, perm)
 }

@@ -132,6 +132,13 @@ func (a *app) dataDir() string {
 	return filepath.Join(a.xdg("XDG_DATA_HOME", filepath.Join(".local", "share")), "keymint")
 }
 
+// stateDir is $XDG_STATE_HOME/keymint, or ~/.local/state/keymint: where this
+// machine remembers the newest state of each vault it has opened, to refuse
+// a rolled-back file.
+func (a *app) stateDir() string {
+	return filepath.Join(a.xdg("XDG_STATE_HOME", filepath.Join(".local", "state")), "keymint")
+}
+
 func (a *app) xdg(env, homeRel string) string {
 	if d := a.getenv(env); d != "" && filepath.IsAbs(d) {
 		return d

@@ -123,7 +123,7 @@ func (a *app) runInit(o initOptions) error {
 		Recipients:     recipients,
 		RecipientNames: res.Recipients,
 		Settings:       vault.Settings{KeyPrefix: o.keyPrefix, ClientSecretPrefix: o.keyPrefix + "cs"},
-		Options:        vault.Options{LockTimeout: a.cfg.LockTimeout, Actor: actor()},
+		Options:        vault.Options{LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()},
 		Setup: func(tx *vault.Tx) error {
 			return tx.AddSigningKey(issuer.ToVault(signingKey), maxTokenTTL)
 		},

@@ -19,6 +19,11 @@ var errNoUnlock = errors.New("nothing to unlock the vault with: set --identity F
 
 // openVault unlocks the configured vault.
 func (a *app) openVault() (*vault.Vault, error) {
+	return a.openVaultWith(func(*vault.Options) {})
+}
+
+// openVaultWith unlocks the configured vault with options adjusted.
+func (a *app) openVaultWith(adjust func(*vault.Options)) (*vault.Vault, error) {
 	// Say there is no vault before asking for what would unlock it: never
 	// prompt for a passphrase, or advise setting an identity, for nothing.
 	if _, err := os.Stat(a.cfg.Vault); errors.Is(err, os.ErrNotExist) {
@@ -28,7 +33,9 @@ func (a *app) openVault() (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := vault.Open(a.cfg.Vault, vault.Options{Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor()})
+	opts := vault.Options{Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()}
+	adjust(&opts)
+	v, err := vault.Open(a.cfg.Vault, opts)
 	if err != nil {
 		return nil, err
 	}
