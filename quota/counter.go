@@ -44,9 +44,11 @@ type Decision struct {
 // A denied use changes nothing. A credential with no limits is always
 // allowed, and still counted, so its use can be shown.
 //
-// Because bbolt lets one writer in at a time, across processes, two
-// callers can never both take the last use: the second sees the first's
-// count. Errors come from the vault or from limits that cannot be
+// Because a vault transaction is serializable (see vault.Store: bbolt
+// lets one writer in at a time across processes, an optimistic store
+// refuses the later of two conflicting commits and the vault runs it
+// again), two callers can never both take the last use: the second sees
+// the first's count. Errors come from the vault or from limits that cannot be
 // enforced (see [LimitsOf]).
 func Consume(tx *vault.Tx, c *vault.Credential, now time.Time) (Decision, error) {
 	t, err := readTally(tx, c, now)

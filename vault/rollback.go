@@ -66,13 +66,14 @@ func newRollbackGuard(vaultPath, stateDir string, id []byte) (*rollbackGuard, er
 	return g, nil
 }
 
-// check refuses a state older than, or forked from, the newest seen.
-func (g *rollbackGuard) check(s State) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if s.Revision < g.seen.Revision ||
-		(s.Revision == g.seen.Revision && g.seen.Digest != nil && !bytes.Equal(s.Digest, g.seen.Digest)) {
-		return &RollbackError{Path: g.vaultPath, Seen: g.seen, Found: s}
+// check refuses a state older than, or forked from, floor: the newest
+// state seen before the transaction that read s began. (Not the newest
+// seen now: on a store whose transactions run concurrently, another
+// goroutine may have committed since this one's snapshot was taken.)
+func (g *rollbackGuard) check(s, floor State) error {
+	if s.Revision < floor.Revision ||
+		(s.Revision == floor.Revision && floor.Digest != nil && !bytes.Equal(s.Digest, floor.Digest)) {
+		return &RollbackError{Path: g.vaultPath, Seen: floor, Found: s}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // MemStore is a [Store] in memory, for tests. Its write transactions are
@@ -16,7 +17,13 @@ import (
 type MemStore struct {
 	mu    sync.Mutex
 	state *memState
+	// conflicts counts the commits refused, so that a test can tell that
+	// it exercised them.
+	conflicts atomic.Int64
 }
+
+// Conflicts returns how many commits were refused with ErrConflict.
+func (s *MemStore) Conflicts() int64 { return s.conflicts.Load() }
 
 // memState is one committed state. It is never modified once committed: a
 // commit makes a new one, copying only the buckets it changed.
@@ -56,6 +63,7 @@ func (s *MemStore) Update(fn func(WriteTx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != tx.base {
+		s.conflicts.Add(1)
 		return fmt.Errorf("memory store: %w", ErrConflict)
 	}
 	if len(tx.writes) == 0 {

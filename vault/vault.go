@@ -356,6 +356,11 @@ func OpenStore(store Store, name string, opts Options) (*Vault, error) {
 			return nil, err
 		}
 	}
+	// Refuse now a state older than one seen, or a head that fails, rather
+	// than at the first transaction.
+	if err := v.View(func(*Tx) error { return nil }); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
@@ -400,8 +405,9 @@ func (v *Vault) Path() string { return v.path }
 func (v *Vault) Update(fn func(*Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		var committed State
+		floor := v.guard.newest()
 		err := v.store.Update(func(w WriteTx) error {
-			tx, err := v.begin(w, w)
+			tx, err := v.begin(w, w, floor)
 			if err != nil {
 				return err
 			}
@@ -427,8 +433,9 @@ func (v *Vault) Update(fn func(*Tx) error) error {
 // View runs fn in one read-only transaction.
 func (v *Vault) View(fn func(*Tx) error) error {
 	var seen State
+	floor := v.guard.newest()
 	err := v.store.View(func(st ReadTx) error {
-		tx, err := v.begin(st, nil)
+		tx, err := v.begin(st, nil, floor)
 		if err != nil {
 			return err
 		}
@@ -441,7 +448,9 @@ func (v *Vault) View(fn func(*Tx) error) error {
 	return v.guard.saw(seen, false)
 }
 
-func (v *Vault) begin(st ReadTx, w WriteTx) (*Tx, error) {
+// begin starts a transaction on the state st reads, after checking it is
+// not older than floor (see rollbackGuard.check).
+func (v *Vault) begin(st ReadTx, w WriteTx, floor State) (*Tx, error) {
 	h, err := readHeader(st)
 	if err != nil {
 		return nil, err
@@ -462,7 +471,7 @@ func (v *Vault) begin(st ReadTx, w WriteTx) (*Tx, error) {
 	if hd.Format != h.format {
 		return nil, &TamperError{Bucket: bucketMeta, What: fmt.Sprintf("the format is %d but the head says %d", h.format, hd.Format)}
 	}
-	if err := v.guard.check(state); err != nil {
+	if err := v.guard.check(state, floor); err != nil {
 		return nil, err
 	}
 	tx := v.newTx(st, w, hd)
