@@ -117,6 +117,18 @@ func TestAuditTampered(t *testing.T) {
 			want: vault.ErrAuditChain,
 		},
 		{
+			// The bucket's sequence rewound with the tail, as format 1
+			// could not tell: the head still records where the log ends.
+			name: "last entry deleted and the sequence rewound",
+			tamper: func(b *bolt.Bucket) error {
+				if err := b.Delete([]byte(seqKey(8))); err != nil {
+					return err
+				}
+				return b.SetSequence(7)
+			},
+			want: vault.ErrAuditChain,
+		},
+		{
 			// A sealed entry copied over another does not open: the
 			// record's key is part of its associated data.
 			name: "entry copied over another",

@@ -105,7 +105,14 @@ func TestOpenBadFiles(t *testing.T) {
 		{name: "age file", data: []byte("age-encryption.org/v1\n-> X25519 abc\nxyz\n--- abc\n"), ids: []age.Identity{goodID}, want: []error{vault.ErrNotVault}},
 		{name: "bbolt file, no buckets", data: emptyBolt(t, nil), ids: []age.Identity{goodID}, want: []error{vault.ErrNotVault}},
 		{name: "bbolt file, empty meta", data: emptyBolt(t, []string{"meta"}), ids: []age.Identity{goodID}, want: []error{vault.ErrNotVault}},
-		{name: "format 2", data: withMeta("format", u64(2)), ids: []age.Identity{goodID}, want: []error{vault.ErrNewerFormat}},
+		{name: "format 3", data: withMeta("format", u64(vault.FormatVersion+1)), ids: []age.Identity{goodID}, want: []error{vault.ErrNewerFormat}},
+		// A format-2 vault that claims format 1 would be migrated again: its
+		// records, already in shards, fail the migration's checks.
+		{name: "format 1 over format-2 records", data: withMeta("format", u64(1)), ids: []age.Identity{goodID}, want: []error{vault.ErrCorrupt, vault.ErrTampered, vault.ErrNotVault}},
+		{name: "index key missing", data: withMeta("index_key", nil), ids: []age.Identity{goodID}, want: []error{vault.ErrTampered}},
+		{name: "index key altered", data: withMeta("index_key", make([]byte, 73)), ids: []age.Identity{goodID}, want: []error{vault.ErrTampered}},
+		{name: "head missing", data: withMeta("head", nil), ids: []age.Identity{goodID}, want: []error{vault.ErrTampered}},
+		{name: "head altered", data: withMeta("head", make([]byte, 73)), ids: []age.Identity{goodID}, want: []error{vault.ErrTampered}},
 		{name: "format 0", data: withMeta("format", u64(0)), ids: []age.Identity{goodID}, want: []error{vault.ErrNotVault}},
 		{name: "format missing", data: withMeta("format", nil), ids: []age.Identity{goodID}, want: []error{vault.ErrNotVault}},
 		{name: "vault id short", data: withMeta("vault_id", []byte("short")), ids: []age.Identity{goodID}, want: []error{vault.ErrNotVault}},

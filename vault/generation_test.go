@@ -45,7 +45,16 @@ func TestGeneration(t *testing.T) {
 		_, err := tx.RenameKey("k", "k1")
 		return err
 	}))
-	step("touch", 1, upd(func(tx *vault.Tx) error { return tx.TouchKey("k1") }))
+	// Last use is usage data, not a change to the record: a server holding
+	// records in memory must not reload them on every use.
+	step("touch", 0, upd(func(tx *vault.Tx) error { return tx.TouchKey("k1") }))
+	tv.view(t, func(tx *vault.Tx) error {
+		k, err := tx.Key("k1")
+		if err == nil && (k.LastUsedAt == nil || !k.LastUsedAt.Equal(tv.Clock.Now())) {
+			t.Errorf("touch: LastUsedAt = %v, want %v: the use was not recorded", k.LastUsedAt, tv.Clock.Now())
+		}
+		return err
+	})
 	step("delete", 1, upd(func(tx *vault.Tx) error { _, err := tx.DeleteKeys("k2"); return err }))
 	step("View", 0, func() error {
 		return tv.View(func(tx *vault.Tx) error { _, err := tx.Keys(); return err })

@@ -95,7 +95,9 @@ func newTestVault(t testing.TB, adjust ...func(*vault.CreateOptions)) *testVault
 }
 
 // check is the cleanup check: the file is 0600, bbolt finds its pages
-// consistent, and the audit chain verifies.
+// consistent, and the whole authenticated state verifies (every sharded
+// bucket against the hash tree and the head, every seal, and the audit
+// chain to the end the head records).
 func (tv *testVault) check(t testing.TB) {
 	t.Helper()
 	st, err := os.Stat(tv.Path)
@@ -122,11 +124,8 @@ func (tv *testVault) check(t testing.TB) {
 		t.Errorf("cleanup: bbolt consistency check: %v", err)
 	}
 	db.Close()
-	if err := tv.View(func(tx *vault.Tx) error {
-		_, err := tx.AuditLog()
-		return err
-	}); err != nil {
-		t.Errorf("cleanup: audit log: %v", err)
+	if _, err := tv.Verify(); err != nil {
+		t.Errorf("cleanup: verify: %v", err)
 	}
 }
 
@@ -177,10 +176,12 @@ func boltUpdate(t testing.TB, path string, fn func(*bolt.Tx) error) {
 	}
 }
 
-// rawGet returns a copy of the raw (sealed) value at bucket/key.
-func rawGet(t testing.TB, path, bucket string, key []byte) []byte {
+// rawGet returns a copy of the raw (sealed) value of the record at
+// bucket/key, read from tv's file at the record's store key (after its shard
+// in a sharded bucket: see vault.(*Vault).StoreKey).
+func rawGet(t testing.TB, tv *testVault, bucket string, key []byte) []byte {
 	t.Helper()
-	out := rawLookup(t, path, bucket, key)
+	out := rawLookup(t, tv, bucket, key)
 	if out == nil {
 		t.Fatalf("no value at %s/%q", bucket, key)
 	}
@@ -188,9 +189,9 @@ func rawGet(t testing.TB, path, bucket string, key []byte) []byte {
 }
 
 // rawLookup is rawGet that returns nil when there is no value.
-func rawLookup(t testing.TB, path, bucket string, key []byte) []byte {
+func rawLookup(t testing.TB, tv *testVault, bucket string, key []byte) []byte {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	db, err := bolt.Open(tv.Path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("bbolt open: %v", err)
 	}
@@ -201,7 +202,7 @@ func rawLookup(t testing.TB, path, bucket string, key []byte) []byte {
 		if b == nil {
 			return errors.New("no bucket " + bucket)
 		}
-		if v := b.Get(key); v != nil {
+		if v := b.Get(tv.StoreKey(bucket, key)); v != nil {
 			out = append([]byte(nil), v...)
 		}
 		return nil
@@ -209,6 +210,43 @@ func rawLookup(t testing.TB, path, bucket string, key []byte) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// rawPut writes val at the store key of the record at bucket/key in tv's
+// file with bbolt directly, or deletes what is there if val is nil, and
+// marks the vault tampered.
+func (tv *testVault) rawPut(t testing.TB, bucket string, key, val []byte) {
+	t.Helper()
+	sk := tv.StoreKey(bucket, key)
+	tv.boltUpdate(t, func(btx *bolt.Tx) error {
+		b, err := btx.CreateBucketIfNotExists([]byte(bucket))
+		if err != nil {
+			return err
+		}
+		if val == nil {
+			return b.Delete(sk)
+		}
+		return b.Put(sk, val)
+	})
+}
+
+// detected reports whether err is the vault refusing what was tampered with:
+// the state failing the hash tree and the sealed head (ErrTampered), or a
+// record failing its seal (ErrCorrupt). Which check catches it first is the
+// vault's business; that one does, rather than a read going through, is
+// what the tests require.
+func detected(err error) bool {
+	return errors.Is(err, vault.ErrCorrupt) || errors.Is(err, vault.ErrTampered)
+}
+
+// tamperedBucket returns the bucket a *vault.TamperError in err's chain
+// names, or "" if there is none.
+func tamperedBucket(err error) string {
+	var te *vault.TamperError
+	if errors.As(err, &te) {
+		return te.Bucket
+	}
+	return ""
 }
 
 // newSecret returns a fresh well-formed secret with the given prefix.

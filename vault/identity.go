@@ -101,20 +101,26 @@ func ParseIdentities(r io.Reader, ui *plugin.ClientUI) ([]age.Identity, error) {
 	return ids, nil
 }
 
-// ReadIdentityFile reads identities from path, refusing a file that others
-// can read, as ssh does with private keys.
+// ReadIdentityFile reads identities from path, refusing, as ssh does with
+// private keys, a file that others can read ([ErrIdentityPerm]) or that
+// others could alter or replace ([ErrUnsafePerm], see [CheckPrivateFile]).
 func ReadIdentityFile(path string, ui *plugin.ClientUI) ([]age.Identity, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open identity file: %w", err)
 	}
 	defer f.Close()
+	// The open file's mode and owner, not the path's: the file checked is
+	// the one read, even if the path is swapped meanwhile.
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("stat identity file: %w", err)
 	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o; run `chmod 600 %s`", ErrIdentityPerm, path, perm, path)
+	if perm := st.Mode().Perm(); checksPerms && perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; run `chmod 600 %s`", ErrIdentityPerm, path, perm, shellQuote(path))
+	}
+	if err := checkPrivate(path, "identity file", st, os.Geteuid()); err != nil {
+		return nil, err
 	}
 	ids, err := ParseIdentities(f, ui)
 	if err != nil {

@@ -55,7 +55,9 @@ type Credential struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// LastUsedAt is kept with the usage data, not in the record (see
-	// touch); it is filled in when a record is read by id, name or list.
+	// touch); it is filled in by Key, Client, Keys and Clients, and left
+	// nil by the reads that serve hot paths (KeyBySecret, ClientBySecret,
+	// Credential, EachKey, EachClient).
 	LastUsedAt *time.Time   `json:"-"`
 	Secrets    []SecretHash `json:"secrets"`
 }

@@ -3,7 +3,6 @@ package vault_test
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -86,7 +85,10 @@ func TestNoPlaintextInFile(t *testing.T) {
 
 // TestRecordMoved copies sealed values where they do not belong: to another
 // key of the same bucket, to the same key of another bucket, and between
-// index entries. Each must fail to open with ErrCorrupt.
+// index entries. Each must be refused, never read: by the hash tree under
+// the head (ErrTampered, naming the bucket changed) or, where no tree covers
+// the bucket (audit), by the seal (ErrCorrupt). That the seal alone binds a
+// value to its bucket and key is FuzzOpenRecord's seed corpus.
 func TestRecordMoved(t *testing.T) {
 	tv := newTestVault(t)
 	var a, b *vault.Key
@@ -149,28 +151,29 @@ func TestRecordMoved(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			orig := rawLookup(t, tv.Path, tt.toBucket, []byte(tt.toKey)) // nil if none
-			moved := rawGet(t, tv.Path, tt.fromBucket, []byte(tt.fromKey))
-			tv.boltUpdate(t, func(btx *bolt.Tx) error {
-				return btx.Bucket([]byte(tt.toBucket)).Put([]byte(tt.toKey), moved)
-			})
+			orig := rawLookup(t, tv, tt.toBucket, []byte(tt.toKey)) // nil if none
+			moved := rawGet(t, tv, tt.fromBucket, []byte(tt.fromKey))
+			tv.rawPut(t, tt.toBucket, []byte(tt.toKey), moved)
 			err := tv.View(tt.read)
-			if !errors.Is(err, vault.ErrCorrupt) {
-				t.Errorf("got %v, want ErrCorrupt", err)
+			if !detected(err) {
+				t.Errorf("got %v, want ErrTampered or ErrCorrupt", err)
 			}
-			// Put it back (or remove it) for the next case.
-			tv.boltUpdate(t, func(btx *bolt.Tx) error {
-				if orig == nil {
-					return btx.Bucket([]byte(tt.toBucket)).Delete([]byte(tt.toKey))
-				}
-				return btx.Bucket([]byte(tt.toBucket)).Put([]byte(tt.toKey), orig)
-			})
+			if b := tamperedBucket(err); b != "" && b != tt.toBucket {
+				t.Errorf("tampering reported in bucket %s, want %s", b, tt.toBucket)
+			}
+			// Put it back (or remove it) for the next case: the same state
+			// as before, which reads again.
+			tv.rawPut(t, tt.toBucket, []byte(tt.toKey), orig)
+			if err := tv.View(tt.read); err != nil {
+				t.Errorf("after putting it back: %v", err)
+			}
 		})
 	}
 
 	// The name index: the HMAC keys are unknown to the test, so it rotates
-	// every index value one place, giving each entry another's, and expects
-	// every lookup to fail rather than return the wrong record.
+	// every index value one place (at the store keys as they are, shard
+	// included), giving each entry another's, and expects every lookup to
+	// fail rather than return the wrong record.
 	t.Run("index entries swapped", func(t *testing.T) {
 		var keys [][]byte
 		var vals [][]byte
@@ -201,8 +204,12 @@ func TestRecordMoved(t *testing.T) {
 			func(tx *vault.Tx) error { _, err := tx.Client("c"); return err },
 			func(tx *vault.Tx) error { _, err := tx.KeyBySecret(sa); return err },
 		} {
-			if err := tv.View(read); !errors.Is(err, vault.ErrCorrupt) {
-				t.Errorf("lookup through a swapped index entry = %v, want ErrCorrupt", err)
+			err := tv.View(read)
+			if !detected(err) {
+				t.Errorf("lookup through a swapped index entry = %v, want ErrTampered or ErrCorrupt", err)
+			}
+			if b := tamperedBucket(err); b != "" && b != "index" {
+				t.Errorf("tampering reported in bucket %s, want index", b)
 			}
 		}
 		tv.boltUpdate(t, func(btx *bolt.Tx) error {
@@ -242,12 +249,14 @@ func TestRecordFromOtherVault(t *testing.T) {
 		{"settings", "vault", func(tx *vault.Tx) error { _, err := tx.Settings(); return err }},
 		{"audit", seqKey(1), func(tx *vault.Tx) error { _, err := tx.AuditLog(); return err }},
 	} {
-		foreign := rawGet(t, v2.Path, c.bucket, []byte(c.key))
-		v1.boltUpdate(t, func(btx *bolt.Tx) error {
-			return btx.Bucket([]byte(c.bucket)).Put([]byte(c.key), foreign)
-		})
-		if err := v1.View(c.read); !errors.Is(err, vault.ErrCorrupt) {
-			t.Errorf("%s/%q from another vault: got %v, want ErrCorrupt", c.bucket, c.key, err)
+		if err := v1.View(c.read); err != nil {
+			t.Fatalf("%s/%q before the copy: %v", c.bucket, c.key, err)
+		}
+		// From v2's store key to v1's: each vault shards with its own key.
+		foreign := rawGet(t, v2, c.bucket, []byte(c.key))
+		v1.rawPut(t, c.bucket, []byte(c.key), foreign)
+		if err := v1.View(c.read); !detected(err) {
+			t.Errorf("%s/%q from another vault: got %v, want ErrTampered or ErrCorrupt", c.bucket, c.key, err)
 		}
 	}
 }
@@ -258,7 +267,7 @@ func TestFlippedByte(t *testing.T) {
 	k := &vault.Key{Credential: vault.Credential{Name: "k"}}
 	secret := newSecret(t, "km")
 	tv.update(t, func(tx *vault.Tx) error { return tx.CreateKey(k, secret) })
-	orig := rawGet(t, tv.Path, "keys", []byte(k.ID))
+	orig := rawGet(t, tv, "keys", []byte(k.ID))
 
 	type damage struct {
 		name string
@@ -282,28 +291,32 @@ func TestFlippedByte(t *testing.T) {
 	)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tv.boltUpdate(t, func(btx *bolt.Tx) error { return btx.Bucket([]byte("keys")).Put([]byte(k.ID), c.val) })
+			tv.rawPut(t, "keys", []byte(k.ID), c.val)
 			for _, read := range []func(tx *vault.Tx) error{
 				func(tx *vault.Tx) error { _, err := tx.Key(k.ID); return err },
 				func(tx *vault.Tx) error { _, err := tx.Key("k"); return err },
 				func(tx *vault.Tx) error { _, err := tx.Keys(); return err },
 				func(tx *vault.Tx) error { _, err := tx.KeyBySecret(secret); return err },
 			} {
-				if err := tv.View(read); !errors.Is(err, vault.ErrCorrupt) {
-					t.Errorf("got %v, want ErrCorrupt", err)
+				err := tv.View(read)
+				if !detected(err) {
+					t.Errorf("got %v, want ErrTampered or ErrCorrupt", err)
+				}
+				if b := tamperedBucket(err); b != "" && b != "keys" {
+					t.Errorf("tampering reported in bucket %s, want keys", b)
 				}
 			}
 			// A change that reads the damaged record fails and changes nothing.
 			before := fileSum(t, tv.Path)
-			if err := tv.Update(func(tx *vault.Tx) error { _, err := tx.RotateKey("k", newSecret(t, "km"), 0); return err }); !errors.Is(err, vault.ErrCorrupt) {
-				t.Errorf("Update: got %v, want ErrCorrupt", err)
+			if err := tv.Update(func(tx *vault.Tx) error { _, err := tx.RotateKey("k", newSecret(t, "km"), 0); return err }); !detected(err) {
+				t.Errorf("Update: got %v, want ErrTampered or ErrCorrupt", err)
 			}
 			if fileSum(t, tv.Path) != before {
 				t.Error("failed Update changed the file")
 			}
 		})
 	}
-	tv.boltUpdate(t, func(btx *bolt.Tx) error { return btx.Bucket([]byte("keys")).Put([]byte(k.ID), orig) })
+	tv.rawPut(t, "keys", []byte(k.ID), orig)
 	tv.Tampered = false
 }
 

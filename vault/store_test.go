@@ -228,6 +228,17 @@ func TestRoundTrip(t *testing.T) {
 				if c.LastUsedAt == nil || !c.LastUsedAt.Equal(tv.Clock.Now()) {
 					t.Errorf("LastUsedAt = %v, want %v", c.LastUsedAt, tv.Clock.Now())
 				}
+				// The list carries last use too, and only where there was one.
+				all, err := ops.list(tx)
+				if err != nil {
+					return err
+				}
+				for _, c := range all {
+					if used := c.LastUsedAt != nil; used != (c.Name == "bravo") ||
+						(used && !c.LastUsedAt.Equal(tv.Clock.Now())) {
+						t.Errorf("list: %s LastUsedAt = %v", c.Name, c.LastUsedAt)
+					}
+				}
 				return nil
 			})
 

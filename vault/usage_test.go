@@ -223,7 +223,7 @@ func TestPruneUsage(t *testing.T) {
 }
 
 // TestUsageDroppedWithCredential: removing a credential removes every
-// counter of it, and only of it.
+// counter of it, and its last use, and only of it.
 func TestUsageDroppedWithCredential(t *testing.T) {
 	tv := newTestVault(t)
 	a, b := newKeyID(t, tv, "a"), newKeyID(t, tv, "b")
@@ -235,7 +235,14 @@ func TestUsageDroppedWithCredential(t *testing.T) {
 		if err := tx.AddExtra(a, "2026-03", 10); err != nil {
 			return err
 		}
-		return tx.AddUsage(b, keys, 7)
+		if err := tx.AddUsage(b, keys, 7); err != nil {
+			return err
+		}
+		// Last use is kept with usage too.
+		if err := tx.TouchKey(a); err != nil {
+			return err
+		}
+		return tx.TouchKey(b)
 	})
 	tv.update(t, func(tx *vault.Tx) error { _, err := tx.DeleteKeys("a"); return err })
 	for _, k := range keys {
@@ -251,18 +258,32 @@ func TestUsageDroppedWithCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// A store key is the record's 2-byte shard, then its key: id, 0x00, ...
+	ofB := 0
 	db.View(func(btx *bolt.Tx) error {
 		return btx.Bucket([]byte("usage")).ForEach(func(k, _ []byte) error {
-			if bytes.HasPrefix(k, []byte(a)) {
+			if len(k) < 2 {
+				t.Errorf("usage store key %q has no shard", k)
+				return nil
+			}
+			if bytes.HasPrefix(k[2:], []byte(a+"\x00")) {
 				t.Errorf("usage key %q of removed a is still in the file", k)
+			}
+			if bytes.HasPrefix(k[2:], []byte(b+"\x00")) {
+				ofB++
 			}
 			return nil
 		})
 	})
+	// b's three counters and its last use: the search above finds keys.
+	if ofB != len(keys)+1 {
+		t.Errorf("found %d usage records of b in the file, want %d", ofB, len(keys)+1)
+	}
 }
 
-// TestUsageSealed: counters are sealed like every record, and bound to
-// their key, so one cannot be read, altered or moved to another period.
+// TestUsageSealed: counters are sealed like every record, and covered by the
+// hash tree under the head, so one cannot be read, altered or moved to
+// another period.
 func TestUsageSealed(t *testing.T) {
 	tv := newTestVault(t)
 	id := newKeyID(t, tv, "k")
@@ -287,24 +308,36 @@ func TestUsageSealed(t *testing.T) {
 	if len(values) != 2 {
 		t.Fatalf("usage bucket holds %d values, want 2", len(values))
 	}
+	// One credential's counters share a shard, so they sort by period key.
+	if !bytes.HasSuffix(keys[0], []byte("2026-03")) || !bytes.HasSuffix(keys[1], []byte("2026-04")) {
+		t.Fatalf("usage store keys %q, want March's then April's", keys)
+	}
 	for _, v := range values {
 		if bytes.Contains(v, []byte("12345")) || bytes.Contains(v, []byte("used")) {
 			t.Errorf("usage value is not sealed: %q", v)
 		}
 	}
-	// Put April's sealed count under March's key: it must not open.
+	// Put April's sealed count under March's key: it must not be read,
+	// counted on or listed.
 	tv.boltUpdate(t, func(btx *bolt.Tx) error { return btx.Bucket([]byte("usage")).Put(keys[0], values[1]) })
 	err = tv.View(func(tx *vault.Tx) error { _, err := tx.Usage(id, "2026-03"); return err })
-	if !errors.Is(err, vault.ErrCorrupt) {
-		t.Errorf("moved counter read = %v, want ErrCorrupt", err)
+	if !detected(err) {
+		t.Errorf("moved counter read = %v, want ErrTampered or ErrCorrupt", err)
 	}
+	if b := tamperedBucket(err); b != "" && b != "usage" {
+		t.Errorf("tampering reported in bucket %s, want usage", b)
+	}
+	before := fileSum(t, tv.Path)
 	err = tv.Update(func(tx *vault.Tx) error { return tx.AddUsage(id, []string{"2026-03"}, 1) })
-	if !errors.Is(err, vault.ErrCorrupt) {
-		t.Errorf("adding to a moved counter = %v, want ErrCorrupt", err)
+	if !detected(err) {
+		t.Errorf("adding to a moved counter = %v, want ErrTampered or ErrCorrupt", err)
+	}
+	if fileSum(t, tv.Path) != before {
+		t.Error("a refused AddUsage changed the file")
 	}
 	err = tv.View(func(tx *vault.Tx) error { _, err := tx.UsageHistory(id, "2026-01", "2026-12"); return err })
-	if !errors.Is(err, vault.ErrCorrupt) {
-		t.Errorf("history over a moved counter = %v, want ErrCorrupt", err)
+	if !detected(err) {
+		t.Errorf("history over a moved counter = %v, want ErrTampered or ErrCorrupt", err)
 	}
 }
 

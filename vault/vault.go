@@ -364,8 +364,8 @@ func OpenStore(store Store, name string, opts Options) (*Vault, error) {
 	return v, nil
 }
 
-// loadIndexKey unseals the index key and reads the head once, so that a
-// vault that fails either is refused at open.
+// loadIndexKey unseals the index key, so that a vault whose key is missing
+// or altered is refused at open.
 func (v *Vault) loadIndexKey() error {
 	return v.store.View(func(st ReadTx) error {
 		sealed, err := st.Get(bucketMeta, metaIndexKey)
