@@ -56,15 +56,15 @@ func checkPrivate(path, what string, fi fs.FileInfo, uid int) error {
 	if !fi.Mode().IsRegular() {
 		return nil
 	}
-	real, err := filepath.EvalSymlinks(path)
+	resolved, err := filepath.EvalSymlinks(path)
 	if err == nil {
-		real, err = filepath.Abs(real)
+		resolved, err = filepath.Abs(resolved)
 	}
 	if err != nil {
 		return fmt.Errorf("check %s: %w", what, err)
 	}
 	where := "holds"
-	for dir := filepath.Dir(real); ; dir = filepath.Dir(dir) {
+	for dir := filepath.Dir(resolved); ; dir = filepath.Dir(dir) {
 		// EvalSymlinks left no link in the path, so Lstat sees the
 		// directory itself.
 		st, err := os.Lstat(dir)

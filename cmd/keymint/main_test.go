@@ -21,10 +21,10 @@ import (
 )
 
 // TestMain lets the test binary act as keymint: testscript puts a copy of it
-// named "keymint" on $PATH, and that copy runs [run] exactly as main does.
+// named "keymint" on $PATH, and that copy runs [hardenedRun] exactly as main does.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"keymint": func() { os.Exit(run(os.Args[1:], systemStreams(), os.Getenv)) },
+		"keymint": func() { os.Exit(hardenedRun(os.Args[1:], systemStreams(), os.Getenv)) },
 	})
 }
 
