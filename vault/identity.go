@@ -8,11 +8,58 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
 	"filippo.io/age/plugin"
 )
+
+// Identity unlocks a vault: an age identity (X25519, hybrid post-quantum,
+// plugin), an SSH private key, or a passphrase's scrypt identity. It is
+// age's interface under vault's name, so that nothing above vault imports
+// age.
+type Identity = age.Identity
+
+// Recipient is what a vault's data key is encrypted to.
+type Recipient = age.Recipient
+
+// PluginUI lets an age plugin (a hardware key, say) talk to a person.
+type PluginUI = plugin.ClientUI
+
+// NewIdentityFile is a newly generated identity as an identity file holds
+// it, with its public recipient.
+type NewIdentityFile struct {
+	Identity  Identity
+	Recipient Recipient
+	// Contents is the identity file: comments with the creation time and
+	// the recipient, then the secret identity. Write it 0600.
+	Contents []byte
+}
+
+// GenerateIdentityFile makes a new hybrid post-quantum identity (the default
+// for new vaults) and the identity file that holds it.
+func GenerateIdentityFile(now time.Time) (*NewIdentityFile, error) {
+	id, err := NewIdentity()
+	if err != nil {
+		return nil, err
+	}
+	contents := fmt.Sprintf("# created: %s\n# public key: %s\n%s\n", now.UTC().Format(time.RFC3339), id.Recipient(), id)
+	return &NewIdentityFile{Identity: id, Recipient: id.Recipient(), Contents: []byte(contents)}, nil
+}
+
+// RecipientOf returns the recipient of a native age identity (hybrid or
+// X25519). ok is false for others (SSH keys, plugins, passphrases), whose
+// recipient cannot be derived here.
+func RecipientOf(id Identity) (r Recipient, ok bool) {
+	switch id := id.(type) {
+	case *age.HybridIdentity:
+		return id.Recipient(), true
+	case *age.X25519Identity:
+		return id.Recipient(), true
+	}
+	return nil, false
+}
 
 // ParseRecipient parses one recipient: a native age X25519 (age1...) or hybrid
 // post-quantum (age1pq1...) recipient, an SSH public key (ssh-ed25519,

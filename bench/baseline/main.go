@@ -12,6 +12,11 @@
 //
 // bench/run measures them beside keymint serve in one run.
 //
+// With -sign-once KEYFILE it is instead the yardstick for `keymint token
+// issue`: a process that reads a signing key from a file (a stored
+// vault.SigningKey as JSON, made on first use), signs one RFC 9068 JWT with
+// the same code and prints it, with no vault, no unlock and no count.
+//
 // It prints its client id, client secret and API key on stdout, one per
 // line, so the benchmark script can read them; they are throwaway values
 // made at start.
@@ -21,6 +26,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -32,14 +38,62 @@ import (
 
 	"github.com/keymint/keymint/apikey"
 	"github.com/keymint/keymint/issuer"
+	"github.com/keymint/keymint/vault"
 )
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
+	signOnce := flag.String("sign-once", "", "read the signing key in this file (made if missing), print one signed token, and exit")
 	flag.Parse()
+	if *signOnce != "" {
+		if err := signOneToken(*signOnce); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if err := run(*listen); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// signOneToken is the work of `keymint token issue` without the vault:
+// read a key, sign one token.
+func signOneToken(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		key, err := issuer.GenerateSigningKey(issuer.ES256, time.Now())
+		if err != nil {
+			return err
+		}
+		if data, err = json.Marshal(issuer.ToVault(key)); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	var stored vault.SigningKey
+	if err := json.Unmarshal(data, &stored); err != nil {
+		return err
+	}
+	key, err := issuer.FromVault(&stored)
+	if err != nil {
+		return err
+	}
+	signer, err := issuer.NewSigner(key)
+	if err != nil {
+		return err
+	}
+	const id, iss = "cl_baselineclient00000", "http://127.0.0.1:8080"
+	now := time.Now().Truncate(time.Second)
+	token, err := signer.Sign(issuer.Claims{Issuer: iss, Subject: id, Audience: []string{iss}, IssuedAt: now, ExpiresAt: now.Add(time.Hour), ID: issuer.NewJTI(), ClientID: id, Scope: []string{"api:read"}})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Println(token)
+	return err
 }
 
 func run(listen string) error {
