@@ -25,6 +25,7 @@ func fuzzVault(t testing.TB) (v *Vault, plain, sealed map[string][]byte) {
 	k.indexKey = bytes.Repeat([]byte{0x3c}, 32)
 	store := NewMemStore()
 	v = &Vault{store: store, path: "fuzz", id: bytes.Repeat([]byte{0xa5}, 16), keys: k}
+	v.guard, _ = newRollbackGuard("fuzz", "", v.id)
 	plain, sealed = map[string][]byte{}, map[string][]byte{}
 	err = store.Update(func(w WriteTx) error {
 		tx := v.newTx(w, w, &head{Format: FormatVersion, Roots: map[string][]byte{}})
@@ -54,12 +55,22 @@ func fuzzVault(t testing.TB) (v *Vault, plain, sealed map[string][]byte) {
 				return err
 			}
 		}
-		return w.Range(bucketAudit, nil, nil, func(key, val []byte) error {
+		if err := w.Range(bucketAudit, nil, nil, func(key, val []byte) error {
 			p, err := v.keys.open(v.id, bucketAudit, key, val)
 			plain[bucketAudit+"\x00"+string(key)] = p
 			sealed[bucketAudit+"\x00"+string(key)] = bytes.Clone(val)
 			return err
-		})
+		}); err != nil {
+			return err
+		}
+		// The clear header and the head, so that the vault also reads.
+		for _, kv := range [][2][]byte{{metaFormat, u64bytes(FormatVersion)}, {metaID, v.id}, {metaDataKey, []byte("not used")}, {metaKeyCheck, k.check}} {
+			if err := w.Put(bucketMeta, kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		_, err := tx.commit()
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
