@@ -32,10 +32,10 @@
 // revocation (RFC 7009), GET /verify, which checks an API key for API
 // gateways (nginx auth_request, Envoy ext_authz, Traefik forwardAuth), and a
 // health check. It serves from an in-memory snapshot of a vault that it
-// reloads when another process changes the vault, counts each token issued
-// and each key accepted as one use against the credential's limits (package
-// quota), throttles failed authentication, and writes last_used_at back in
-// group commits.
+// brings up to date, reading only the records that changed, when another
+// process changes the vault; counts each token issued and each key accepted
+// as one use against the credential's limits (package quota); throttles
+// failed authentication; and writes last_used_at back in group commits.
 //
 // # What this package does not do
 //

@@ -85,7 +85,8 @@ type ServerOptions struct {
 // It serves from an in-memory snapshot of the vault (clients, API keys by
 // the HMAC of their secrets, the active signing key, the published key
 // set, revoked token ids), read in one transaction. [Server.Run] keeps the
-// snapshot fresh and writes usage back; without Run the server still
+// snapshot fresh, reading after a change only the records that changed (see
+// [Server.Reload]), and writes usage back; without Run the server still
 // answers, from the snapshot taken by [NewServer].
 type Server struct {
 	v              *vault.Vault
@@ -116,6 +117,7 @@ type Server struct {
 	// lastPollErr is the last polling error logged, so that a vault that
 	// stays unreadable is reported once rather than twice a second.
 	lastPollErr string
+	reloads     reloadCounts
 
 	usedMu sync.Mutex
 	used   map[usedRef]struct{} // credentials used since the last flush
@@ -132,18 +134,23 @@ type endpoints struct {
 }
 
 // snapshot is what the server knows of the vault at one generation. It is
-// never modified once published; changes make a new one.
+// never modified once published; changes make a new one, which shares with
+// it what they did not change: the record maps are layered (layered.go),
+// and the signer, key set and documents are kept unless a signing key
+// changed.
 type snapshot struct {
 	generation uint64
-	clients    map[string]*vault.Client // by client_id
+	clients    *layered[*vault.Client] // by client_id
 	signer     *Signer
 	keys       *KeySet
-	revoked    map[string]time.Time // jti -> the token's expiry
+	revoked    *layered[struct{}] // by jti
 	// apiKeys holds every API key under the HMAC of each of its secrets
 	// (vault.MAC, as a string), retired ones included: /verify tells a
 	// retired secret from a live one with vault.SecretMatches.
-	apiKeys map[string]*verifyKey
-	nkeys   int // API keys, for the log
+	apiKeys *layered[*verifyKey]
+	// keysByID holds the same keys by id, so that a key read again can
+	// have its old secrets dropped from apiKeys.
+	keysByID *layered[*verifyKey]
 	// staleAt is when the published key set changes without a vault write:
 	// the end of a retired key's publication. Zero means never.
 	staleAt time.Time
@@ -232,147 +239,23 @@ func (s *Server) now() time.Time { return s.clock().UTC() }
 
 func (s *Server) current() *snapshot { return s.snap.Load() }
 
-// load reads a snapshot in one read transaction.
-func (s *Server) load() (*snapshot, error) {
-	var (
-		gen     uint64
-		clients []*vault.Client
-		apiKeys []*vault.Key
-		keys    []*vault.SigningKey
-		revs    []vault.Revocation
-	)
-	err := s.v.View(func(tx *vault.Tx) error {
-		gen = tx.Generation()
-		var err error
-		if clients, err = tx.Clients(); err != nil {
-			return err
-		}
-		if apiKeys, err = tx.Keys(); err != nil {
-			return err
-		}
-		if keys, err = tx.SigningKeys(); err != nil {
-			return err
-		}
-		revs, err = tx.Revocations()
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read vault: %w", err)
-	}
-	now := s.now()
-	signer, err := ActiveSigner(keys)
-	if err != nil {
-		return nil, err
-	}
-	ks, err := PublishedKeySet(keys, now)
-	if err != nil {
-		return nil, err
-	}
-	snap := &snapshot{
-		generation: gen,
-		clients:    make(map[string]*vault.Client, len(clients)),
-		signer:     signer,
-		keys:       ks,
-		revoked:    make(map[string]time.Time, len(revs)),
-		apiKeys:    make(map[string]*verifyKey, len(apiKeys)),
-		nkeys:      len(apiKeys),
-	}
-	for _, c := range clients {
-		snap.clients[c.ID] = c
-	}
-	for _, k := range apiKeys {
-		vk := newVerifyKey(k)
-		for _, sec := range k.Secrets {
-			snap.apiKeys[string(sec.MAC)] = vk
-		}
-	}
-	for _, r := range revs {
-		snap.revoked[r.JTI] = r.ExpiresAt
-	}
-	for _, k := range keys {
-		if !k.Active() && k.Published(now) && k.PublishUntil != nil {
-			if snap.staleAt.IsZero() || k.PublishUntil.Before(snap.staleAt) {
-				snap.staleAt = *k.PublishUntil
-			}
-		}
-	}
-	if err := s.encodeDocuments(snap); err != nil {
-		return nil, err
-	}
-	return snap, nil
-}
-
-// Reload reads the vault now and serves what it holds. [Server.Run] calls
-// it whenever the vault's generation changes.
-func (s *Server) Reload() error {
-	s.ioMu.Lock()
-	defer s.ioMu.Unlock()
-	return s.reloadLocked()
-}
-
-func (s *Server) reloadLocked() error {
-	snap, err := s.load()
-	if err != nil {
-		return err
-	}
-	old := s.snap.Swap(snap)
-	s.log.Info("reloaded the vault", "generation", snap.generation, "clients", len(snap.clients),
-		"keys", snap.nkeys, "previous_generation", old.generation)
-	return nil
-}
-
-// poll reloads if the vault changed or the key set's publication window
-// moved on. Errors are logged once until they change or clear: the server
-// keeps serving its last snapshot meanwhile.
-func (s *Server) poll() {
-	gen, err := s.v.Generation()
-	if err == nil {
-		s.ioMu.Lock()
-		cur := s.current()
-		if gen != cur.generation || (!cur.staleAt.IsZero() && !s.now().Before(cur.staleAt)) {
-			err = s.reloadLocked()
-		}
-		s.ioMu.Unlock()
-	}
-	switch {
-	case err != nil && err.Error() != s.lastPollErr:
-		s.log.Error("cannot read the vault; serving what was read before", "err", err)
-		s.lastPollErr = err.Error()
-	case err == nil && s.lastPollErr != "":
-		s.log.Info("vault readable again")
-		s.lastPollErr = ""
-	}
-}
-
 // write runs fn in one vault transaction of the server's and then
-// publishes the snapshot with change applied. If the transaction wrote (so
-// committed begin+1) and the snapshot was at begin, the snapshot moves to
-// begin+1, so that the next poll does not reload for the server's own
-// write; otherwise someone else wrote in between and the poll reloads
-// anyway.
+// publishes the snapshot with change applied, so that what the server wrote
+// is served at once. The snapshot keeps its generation: the next poll reads
+// the server's own change back from the change log, a few point reads, and
+// with it whatever else the transaction changed (such as revocations it
+// pruned).
 func (s *Server) write(fn func(*vault.Tx) error, change func(*snapshot)) error {
 	s.ioMu.Lock()
 	defer s.ioMu.Unlock()
-	var begin uint64
-	var wrote bool
-	err := s.v.Update(func(tx *vault.Tx) error {
-		begin = tx.Generation()
-		err := fn(tx)
-		wrote = tx.Changed()
-		return err
-	})
-	if err != nil {
+	if err := s.v.Update(fn); err != nil {
 		return err
 	}
-	cur := s.current()
-	next := *cur
 	if change != nil {
+		next := *s.current()
 		change(&next)
+		s.snap.Store(&next)
 	}
-	if wrote && cur.generation == begin {
-		next.generation = begin + 1
-	}
-	s.snap.Store(&next)
 	return nil
 }
 
@@ -454,8 +337,7 @@ func (s *Server) Run(ctx context.Context) error {
 // revoke records a revocation in the vault and at once in the snapshot.
 func (s *Server) revoke(r vault.Revocation) error {
 	add := func(next *snapshot) {
-		next.revoked = maps.Clone(next.revoked)
-		next.revoked[r.JTI] = r.ExpiresAt
+		next.revoked = next.revoked.apply([]edit[struct{}]{{key: r.JTI}})
 	}
 	return s.write(func(tx *vault.Tx) error { return tx.Revoke(r) }, add)
 }

@@ -164,7 +164,7 @@ func (s *Server) authenticate(r *http.Request, form map[string][]string) (*vault
 	snap := s.current()
 	now := s.now()
 	addr := s.remote(r)
-	c, known := snap.clients[cred.clientID]
+	c, known := snap.clients.get(cred.clientID)
 	if wait, ok := s.throttle.allow(addr, cred.clientID, known, now); !ok {
 		return nil, nil, &oauthError{
 			status:      http.StatusTooManyRequests,
@@ -316,10 +316,10 @@ func (s *Server) activeClaims(snap *snapshot, token string, now time.Time) (Clai
 	if claims.Issuer != s.issuer {
 		return Claims{}, errors.New("token is of another issuer")
 	}
-	if _, revoked := snap.revoked[claims.ID]; revoked {
+	if snap.revoked.has(claims.ID) {
 		return Claims{}, errors.New("token was revoked")
 	}
-	c, ok := snap.clients[claims.ClientID]
+	c, ok := snap.clients.get(claims.ClientID)
 	if !ok {
 		return Claims{}, errors.New("token's client no longer exists")
 	}
@@ -409,7 +409,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			description: "the token was not issued to this client", cause: errors.New("token of another client")})
 		return
 	}
-	if _, done := snap.revoked[claims.ID]; !done {
+	if !snap.revoked.has(claims.ID) {
 		err := s.revoke(vault.Revocation{JTI: claims.ID, ClientID: claims.ClientID, ExpiresAt: claims.ExpiresAt})
 		if err != nil {
 			fail(w, r, &oauthError{status: http.StatusServiceUnavailable, code: errTemporarily,

@@ -224,7 +224,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 	}
 	snap := s.current()
 	mac := s.v.MAC(secret)
-	k := snap.apiKeys[string(mac)]
+	k, _ := snap.apiKeys.getBytes(mac)
 	if k == nil {
 		vault.SecretMatches(&s.decoy, mac, now) // the same work as a retired key
 		s.throttle.failed(addr, "", false, now)

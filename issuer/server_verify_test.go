@@ -685,8 +685,10 @@ func TestVerifyLastUsed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after-before != 1 {
-		t.Errorf("flush took %d vault writes, want 1", after-before)
+	// Last use is usage, not a record change: it leaves the generation
+	// alone, so that no server reloads for it.
+	if after != before {
+		t.Errorf("flush moved the generation from %d to %d", before, after)
 	}
 	lastUsed := map[string]*time.Time{}
 	if err := e.open(t).View(func(tx *vault.Tx) error {
