@@ -40,6 +40,9 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 // records the new end of the chain, so that no entry can be cut from it.
 func (tx *Tx) Audit(action, id, detail string) error {
 	h := tx.head
+	if err := tx.checkAuditEnd(); err != nil {
+		return err
+	}
 	seq, err := tx.w.NextSequence(bucketAudit)
 	if err != nil {
 		return fmt.Errorf("audit sequence: %w", err)
@@ -64,6 +67,31 @@ func (tx *Tx) Audit(action, id, detail string) error {
 	}
 	h.AuditSeq, h.AuditHash = seq, e.Hash
 	tx.wrote = true
+	return nil
+}
+
+// checkAuditEnd checks that the log's last entry is the one the head names,
+// so that no change is made on top of a log cut short or altered at its
+// end (one read, one unseal).
+func (tx *Tx) checkAuditEnd() error {
+	h := tx.head
+	if h.AuditSeq == 0 {
+		return nil
+	}
+	sealed, err := tx.rd.Get(bucketAudit, seqKey(h.AuditSeq))
+	if err != nil {
+		return err
+	}
+	if sealed == nil {
+		return &TamperError{Bucket: bucketAudit, What: fmt.Sprintf("entry %d, the last the head names, is missing", h.AuditSeq)}
+	}
+	var last AuditEntry
+	if err := tx.openJSON(bucketAudit, seqKey(h.AuditSeq), sealed, &last); err != nil {
+		return &TamperError{Bucket: bucketAudit, What: fmt.Sprintf("entry %d, the last the head names, fails authentication", h.AuditSeq)}
+	}
+	if sum, err := last.computeHash(); err != nil || !bytes.Equal(sum, h.AuditHash) || !bytes.Equal(last.Hash, h.AuditHash) {
+		return &TamperError{Bucket: bucketAudit, What: fmt.Sprintf("entry %d is not the one the head names", h.AuditSeq)}
+	}
 	return nil
 }
 

@@ -43,8 +43,32 @@ func (s *boltStore) View(fn func(ReadTx) error) error {
 func (s *boltStore) Update(fn func(WriteTx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return withDB(s.path, false, s.timeout, func(db *bolt.DB) error {
-		return db.Update(func(btx *bolt.Tx) error { return fn(boltTx{btx}) })
+	return withDB(s.path, false, s.timeout, func(db *bolt.DB) (err error) {
+		// As db.Update, but with the commit, which reads and writes pages
+		// (a damaged one included), under readingFile; fn is not, so that
+		// a panic of the caller's keeps its stack.
+		var btx *bolt.Tx
+		if ferr := readingFile(func() { btx, err = db.Begin(true) }); ferr != nil {
+			return ferr
+		}
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer func() {
+			if btx.DB() != nil { // not committed
+				_ = readingFile(func() { _ = btx.Rollback() })
+			}
+		}()
+		if err := fn(boltTx{btx}); err != nil {
+			return err
+		}
+		if ferr := readingFile(func() { err = btx.Commit() }); ferr != nil {
+			return ferr
+		}
+		if err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
 	})
 }
 

@@ -1,6 +1,9 @@
 package vault
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Report is what [Vault.Verify] checked.
 type Report struct {
@@ -26,8 +29,12 @@ func (v *Vault) Verify() (*Report, error) {
 				n++
 				return nil
 			})
-			if err != nil {
+			var te *TamperError
+			if err != nil && !errors.As(err, &te) {
 				return fmt.Errorf("bucket %s: %w", b, err)
+			}
+			if err != nil {
+				return err
 			}
 			r.Records[b] = n
 		}

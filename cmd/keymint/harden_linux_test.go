@@ -121,6 +121,7 @@ func TestHardenedBinary(t *testing.T) {
 				"HOME=" + home,
 				"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
 				"XDG_DATA_HOME=" + filepath.Join(home, "data"),
+				"XDG_STATE_HOME=" + filepath.Join(home, "state"),
 			}
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 			cmd.WaitDelay = time.Second

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/keymint/keymint/apikey"
@@ -86,7 +85,7 @@ func (a *app) runInit(o initOptions) error {
 		return fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrExists)
 	}
 	res := initResult{Vault: a.cfg.Vault}
-	var recipients []age.Recipient
+	var recipients []vault.Recipient
 	switch {
 	case o.passphrase:
 		pass, err := a.newPassphrase()
@@ -97,7 +96,7 @@ func (a *app) runInit(o initOptions) error {
 		if err != nil {
 			return err
 		}
-		recipients, res.Passphrase = []age.Recipient{r}, true
+		recipients, res.Passphrase = []vault.Recipient{r}, true
 	case len(o.recipients) > 0:
 		for _, s := range o.recipients {
 			r, err := vault.ParseRecipient(s, a.pluginUI())
@@ -112,7 +111,7 @@ func (a *app) runInit(o initOptions) error {
 		if err != nil {
 			return err
 		}
-		recipients, res.Recipients = []age.Recipient{r}, []string{fmt.Sprint(r)}
+		recipients, res.Recipients = []vault.Recipient{r}, []string{fmt.Sprint(r)}
 		res.IdentityFile, res.NewIdentity = a.cfg.Identity, created
 	}
 	signingKey, err := issuer.GenerateSigningKey(alg, time.Now())
@@ -154,30 +153,26 @@ func (a *app) runInit(o initOptions) error {
 
 // ensureIdentity returns the recipient of the identity file, generating the
 // file if it is missing.
-func (a *app) ensureIdentity() (age.Recipient, bool, error) {
+func (a *app) ensureIdentity() (vault.Recipient, bool, error) {
 	path := a.cfg.Identity
 	if fileExists(path) {
 		ids, err := vault.ReadIdentityFile(path, a.pluginUI())
 		if err != nil {
 			return nil, false, err
 		}
-		switch id := ids[0].(type) {
-		case *age.HybridIdentity:
-			return id.Recipient(), false, nil
-		case *age.X25519Identity:
-			return id.Recipient(), false, nil
+		if r, ok := vault.RecipientOf(ids[0]); ok {
+			return r, false, nil
 		}
 		return nil, false, fmt.Errorf("identity file %s holds no age X25519 or hybrid identity; pass its recipient with --recipient", path)
 	}
-	id, err := vault.NewIdentity()
+	id, err := vault.GenerateIdentityFile(time.Now())
 	if err != nil {
 		return nil, false, err
 	}
-	content := fmt.Sprintf("# created: %s\n# public key: %s\n%s\n", time.Now().UTC().Format(time.RFC3339), id.Recipient(), id)
-	if err := writeSecretFile(path, []byte(content)); err != nil {
+	if err := writeSecretFile(path, id.Contents); err != nil {
 		return nil, false, err
 	}
-	return id.Recipient(), true, nil
+	return id.Recipient, true, nil
 }
 
 // newPassphrase reads a new passphrase from the environment or file, or asks

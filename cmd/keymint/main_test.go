@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +16,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
-	bolt "go.etcd.io/bbolt"
+
+	"github.com/keymint/keymint/vault/vaulttest"
 )
 
 // TestMain lets the test binary act as keymint: testscript puts a copy of it
@@ -30,11 +30,21 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the end-to-end scripts in testdata/script. Each one runs
 // in its own $WORK with HOME and the XDG directories inside it, so the
-// default vault ($VAULT), identity ($IDENTITY) and config file ($CONFIG)
-// are private to it. The commands the scripts add to testscript's own are
-// described where they are defined, below.
+// default vault ($VAULT), identity ($IDENTITY), config file ($CONFIG) and
+// the remembered states of vaults ($STATEDIR, for the rollback check) are
+// private to it. $FORMAT1 is vault/testdata/format1, a vault made by the
+// format-1 keymint with what it was made with, to copy from. The commands
+// the scripts add to testscript's own are described where they are
+// defined, below.
 func TestScripts(t *testing.T) {
 	t.Parallel()
+	format1, err := filepath.Abs(filepath.Join("..", "..", "vault", "testdata", "format1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(format1, "vault.db")); err != nil {
+		t.Fatalf("the format-1 vault the scripts migrate: %v", err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		RequireExplicitExec: true,
@@ -43,35 +53,41 @@ func TestScripts(t *testing.T) {
 			home := filepath.Join(env.WorkDir, "home")
 			cfg := filepath.Join(env.WorkDir, ".config")
 			data := filepath.Join(env.WorkDir, ".local", "share")
+			state := filepath.Join(env.WorkDir, ".local", "state")
 			env.Setenv("HOME", home)
 			env.Setenv("USERPROFILE", home)
 			env.Setenv("XDG_CONFIG_HOME", cfg)
 			env.Setenv("XDG_DATA_HOME", data)
+			env.Setenv("XDG_STATE_HOME", state)
+			env.Setenv("STATEDIR", filepath.Join(state, "keymint"))
 			env.Setenv("VAULT", filepath.Join(data, "keymint", "vault.db"))
 			env.Setenv("IDENTITY", filepath.Join(cfg, "keymint", "identity.txt"))
 			env.Setenv("CONFIG", filepath.Join(cfg, "keymint", "config.yaml"))
+			env.Setenv("FORMAT1", format1)
 			env.Setenv("GORACE", raceOptions())
-			env.Values[heldLocksKey{}] = map[string]*bolt.DB{}
+			env.Values[heldLocksKey{}] = map[string]func() error{}
 			return os.MkdirAll(home, 0o700)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":     cmdExits,
-			"vaultpoke": cmdVaultpoke,
-			"mkbolt":    cmdMkbolt,
-			"holdlock":  cmdHoldlock,
-			"flipbyte":  cmdFlipbyte,
-			"truncate":  cmdTruncate,
-			"perm":      cmdPerm,
-			"contains":  cmdContains,
-			"jsonfield": cmdJSONField,
-			"jsonenv":   cmdJSONEnv,
-			"jsonfile":  cmdJSONFile,
-			"envfile":   cmdEnvfile,
-			"typo":      cmdTypo,
-			"sleep":     cmdSleep,
-			"need":      cmdNeed,
-			"freeport":  cmdFreeport, // serve_test.go
-			"waitport":  cmdWaitport, // serve_test.go
+			"exits":      cmdExits,
+			"vaultpoke":  cmdVaultpoke,
+			"mkbolt":     cmdMkbolt,
+			"holdlock":   cmdHoldlock,
+			"flipbyte":   cmdFlipbyte,
+			"rmrecord":   cmdRmrecord,
+			"statefiles": cmdStatefiles,
+			"truncate":   cmdTruncate,
+			"perm":       cmdPerm,
+			"contains":   cmdContains,
+			"jsonfield":  cmdJSONField,
+			"jsonenv":    cmdJSONEnv,
+			"jsonfile":   cmdJSONFile,
+			"envfile":    cmdEnvfile,
+			"typo":       cmdTypo,
+			"sleep":      cmdSleep,
+			"need":       cmdNeed,
+			"freeport":   cmdFreeport, // serve_test.go
+			"waitport":   cmdWaitport, // serve_test.go
 		},
 	})
 }
@@ -149,16 +165,7 @@ func cmdVaultpoke(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	n, err := strconv.ParseUint(args[2], 10, 64)
 	ts.Check(err)
-	db, err := bolt.Open(ts.MkAbs(args[0]), 0o600, &bolt.Options{Timeout: 5 * time.Second})
-	ts.Check(err)
-	defer db.Close()
-	ts.Check(db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("meta"))
-		if b == nil {
-			return fmt.Errorf("no meta bucket in %s", args[0])
-		}
-		return b.Put([]byte(args[1]), binary.BigEndian.AppendUint64(nil, n))
-	}))
+	ts.Check(vaulttest.SetMeta(ts.MkAbs(args[0]), args[1], binary.BigEndian.AppendUint64(nil, n)))
 }
 
 // mkbolt FILE makes a bbolt database that is not a keymint vault.
@@ -166,16 +173,7 @@ func cmdMkbolt(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: mkbolt FILE")
 	}
-	db, err := bolt.Open(ts.MkAbs(args[0]), 0o600, &bolt.Options{Timeout: 5 * time.Second})
-	ts.Check(err)
-	ts.Check(db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucket([]byte("widgets"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("name"), []byte("sprocket"))
-	}))
-	ts.Check(db.Close())
+	ts.Check(vaulttest.MakeForeignDB(ts.MkAbs(args[0])))
 }
 
 type heldLocksKey struct{}
@@ -184,81 +182,97 @@ type heldLocksKey struct{}
 // keymint in the middle of a transaction would; holdlock -release FILE lets
 // go. The script's end releases it too.
 func cmdHoldlock(ts *testscript.TestScript, neg bool, args []string) {
-	held := ts.Value(heldLocksKey{}).(map[string]*bolt.DB)
+	held := ts.Value(heldLocksKey{}).(map[string]func() error)
 	switch {
 	case !neg && len(args) == 1:
 		path := ts.MkAbs(args[0])
-		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+		if held[path] != nil {
+			ts.Fatalf("the lock of %s is held already", args[0])
+		}
+		release, err := vaulttest.HoldLock(path)
 		ts.Check(err)
-		held[path] = db
+		held[path] = release
 		ts.Defer(func() {
-			if held[path] == db {
-				db.Close()
+			if held[path] != nil {
+				delete(held, path)
+				release()
 			}
 		})
 	case !neg && len(args) == 2 && args[0] == "-release":
 		path := ts.MkAbs(args[1])
-		db := held[path]
-		if db == nil {
+		release := held[path]
+		if release == nil {
 			ts.Fatalf("no lock held on %s", args[1])
 		}
 		delete(held, path)
-		ts.Check(db.Close())
+		ts.Check(release())
 	default:
 		ts.Fatalf("usage: holdlock [-release] FILE")
 	}
 }
 
-// flipbyte FILE [BUCKET [last]] flips one bit in the middle of the first
-// (or last) sealed value of BUCKET (default keys), found by its bytes in the
-// file: a record damaged on disk without bbolt noticing.
-func cmdFlipbyte(ts *testscript.TestScript, neg bool, args []string) {
+// recordArgs parses FILE [BUCKET [last]], BUCKET keys by default.
+func recordArgs(ts *testscript.TestScript, name string, neg bool, args []string) (path, bucket string, last bool) {
 	if neg || len(args) < 1 || len(args) > 3 || (len(args) == 3 && args[2] != "last") {
-		ts.Fatalf("usage: flipbyte FILE [BUCKET [last]]")
+		ts.Fatalf("usage: %s FILE [BUCKET [last]]", name)
 	}
-	bucket := "keys"
+	bucket = "keys"
 	if len(args) >= 2 {
 		bucket = args[1]
 	}
-	last := len(args) == 3
-	path := ts.MkAbs(args[0])
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	return ts.MkAbs(args[0]), bucket, len(args) == 3
+}
+
+// flipbyte FILE [BUCKET [last]] flips one bit in the middle of the first
+// (or last) sealed value of BUCKET (default keys), in every copy of it in
+// the file: a record damaged on disk without bbolt noticing.
+func cmdFlipbyte(ts *testscript.TestScript, neg bool, args []string) {
+	path, bucket, last := recordArgs(ts, "flipbyte", neg, args)
+	_, err := vaulttest.FlipRecord(path, bucket, last)
 	ts.Check(err)
-	var value []byte
-	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucket))
-		if b == nil {
-			return fmt.Errorf("no bucket %s", bucket)
-		}
-		_, v := b.Cursor().First()
-		if last {
-			_, v = b.Cursor().Last()
-		}
-		value = bytes.Clone(v)
-		return nil
-	})
-	ts.Check(db.Close())
+}
+
+// rmrecord FILE [BUCKET [last]] removes the first (or last) record of
+// BUCKET (default keys) with bbolt, bypassing keymint: every value left is
+// authentic, but the set of records is not one the vault wrote. For the
+// audit bucket, last cuts the newest entry off the log.
+func cmdRmrecord(ts *testscript.TestScript, neg bool, args []string) {
+	path, bucket, last := recordArgs(ts, "rmrecord", neg, args)
+	ts.Check(vaulttest.DeleteRecord(path, bucket, last))
+}
+
+// statefiles N checks that $STATEDIR, where keymint remembers the newest
+// state of each vault it has opened, is a 0700 directory holding exactly N
+// files, each named after a vault id (32 hex digits) with ".state", mode
+// 0600, and nothing else (no temporary file left behind).
+func cmdStatefiles(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: statefiles N")
+	}
+	want, err := strconv.Atoi(args[0])
 	ts.Check(err)
-	if len(value) < 64 {
-		ts.Fatalf("bucket %s has no sealed value to flip", bucket)
-	}
-	data, err := os.ReadFile(path)
+	dir := ts.Getenv("STATEDIR")
+	st, err := os.Stat(dir)
 	ts.Check(err)
-	// bbolt writes copy-on-write, so stale copies of the value may linger
-	// on free pages: flip the byte in every copy, the live one among them.
-	n := 0
-	for i := 0; ; {
-		j := bytes.Index(data[i:], value)
-		if j < 0 {
-			break
+	if runtime.GOOS != "windows" && st.Mode().Perm() != 0o700 {
+		ts.Fatalf("%s has mode %04o, want 0700", dir, st.Mode().Perm())
+	}
+	entries, err := os.ReadDir(dir)
+	ts.Check(err)
+	name := regexp.MustCompile(`^[0-9a-f]{32}\.state$`)
+	for _, e := range entries {
+		info, err := e.Info()
+		ts.Check(err)
+		switch {
+		case !name.MatchString(e.Name()) || !info.Mode().IsRegular():
+			ts.Fatalf("%s holds %s, which is not a vault's state file", dir, e.Name())
+		case runtime.GOOS != "windows" && info.Mode().Perm() != 0o600:
+			ts.Fatalf("%s has mode %04o, want 0600", e.Name(), info.Mode().Perm())
 		}
-		data[i+j+len(value)/2] ^= 0x01
-		i, n = i+j+len(value), n+1
 	}
-	if n == 0 {
-		ts.Fatalf("the value is not in the file")
+	if len(entries) != want {
+		ts.Fatalf("%s holds %d state files, want %d", dir, len(entries), want)
 	}
-	ts.Check(os.WriteFile(path, data, 0o600))
 }
 
 // truncate FILE N cuts FILE to N bytes.

@@ -20,7 +20,8 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/keymint/keymint/vault"
+	"github.com/keymint/keymint/vault/vaulttest"
 )
 
 // TestProcesses runs a real keymint binary as many processes at once, and
@@ -58,6 +59,8 @@ type keymintEnv struct {
 	bin   string
 	env   []string
 	vault string
+	// state is where keymint remembers the newest state of the vault.
+	state string
 }
 
 func newKeymintEnv(t *testing.T, bin string) *keymintEnv {
@@ -73,8 +76,9 @@ func newKeymintEnv(t *testing.T, bin string) *keymintEnv {
 		"HOME="+dir,
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		"XDG_DATA_HOME="+filepath.Join(dir, "data"),
+		"XDG_STATE_HOME="+filepath.Join(dir, "state"),
 	)
-	return &keymintEnv{bin: bin, env: env, vault: filepath.Join(dir, "data", "keymint", "vault.db")}
+	return &keymintEnv{bin: bin, env: env, vault: filepath.Join(dir, "data", "keymint", "vault.db"), state: filepath.Join(dir, "state", "keymint")}
 }
 
 // command is one keymint invocation that cannot outlive its timeout.
@@ -141,18 +145,7 @@ func (e *keymintEnv) keyNames(t *testing.T) []string {
 // checkBolt runs bbolt's own consistency check on the vault file.
 func checkBolt(t *testing.T, path string) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatalf("bbolt open: %v", err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
-		return nil
-	})
-	if err != nil {
+	if err := vault.CheckFile(path, 5*time.Second); err != nil {
 		t.Fatalf("bbolt check: %v", err)
 	}
 }
@@ -312,13 +305,21 @@ func testDamaged(t *testing.T, bin string, damage damage) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	used := len(orig)
-	db, err := bolt.Open(e.vault, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	size, err := vaulttest.UsedSize(e.vault)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.View(func(tx *bolt.Tx) error { used = int(min(tx.Size(), int64(used))); return nil })
-	db.Close()
+	used := int(min(size, int64(len(orig))))
+	// What this machine remembers of the vault as it is in orig: put back
+	// with each case, so that each is refused for its damage, not as a
+	// rollback after a case whose write went through.
+	states, err := readDir(e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) == 0 {
+		t.Fatalf("no state remembered in %s", e.state)
+	}
 	type result struct{ ok, failed int }
 	var res result
 	for i := 0; ; i++ {
@@ -327,6 +328,9 @@ func testDamaged(t *testing.T, bin string, damage damage) {
 			break
 		}
 		if err := os.WriteFile(e.vault, damaged, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeDir(e.state, states); err != nil {
 			t.Fatal(err)
 		}
 		for _, args := range [][]string{
@@ -351,6 +355,11 @@ func testDamaged(t *testing.T, bin string, damage damage) {
 			if !strings.HasPrefix(stderr, "keymint: ") || strings.Count(stderr, "\n") != 1 || strings.Contains(stderr, "panic") {
 				t.Fatalf("case %d: keymint %s: stderr is not one line starting with \"keymint: \": %q", i, strings.Join(args, " "), stderr)
 			}
+			// The remembered state is put back with each case: the damage
+			// is what must be refused, not an older revision.
+			if strings.Contains(stderr, "rolled back") {
+				t.Fatalf("case %d: keymint %s: the damage was taken for a rollback: %s", i, strings.Join(args, " "), strings.TrimSpace(stderr))
+			}
 			after, err := os.ReadFile(e.vault)
 			if err != nil {
 				t.Fatal(err)
@@ -361,4 +370,45 @@ func testDamaged(t *testing.T, bin string, damage damage) {
 		}
 	}
 	t.Logf("%d commands succeeded, %d failed cleanly", res.ok, res.failed)
+}
+
+// readDir reads the regular files of dir by name.
+func readDir(dir string) (map[string][]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		files[e.Name()] = data
+	}
+	return files, nil
+}
+
+// writeDir makes dir hold exactly files, as readDir read them.
+func writeDir(dir string, files map[string][]byte) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if _, ok := files[e.Name()]; !ok {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -48,6 +48,7 @@ func TestPassphrasePromptNoEcho(t *testing.T) {
 		"HOME=" + dir,
 		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
 		"XDG_DATA_HOME=" + filepath.Join(dir, "data"),
+		"XDG_STATE_HOME=" + filepath.Join(dir, "state"),
 		"GORACE=" + raceOptions(),
 	}
 	var stderr syncBuffer

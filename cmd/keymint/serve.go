@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/keymint/keymint/apikey"
@@ -410,7 +409,9 @@ func (a *app) newDevVault() (*vault.Vault, *devClient, func(), error) {
 }
 
 func createDevVault(path string, lockTimeout time.Duration) (*vault.Vault, *devClient, error) {
-	id, err := vault.NewIdentity()
+	// The identity file's contents are dropped: the identity is held in
+	// memory only, and the vault goes with the server.
+	id, err := vault.GenerateIdentityFile(time.Now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -429,10 +430,10 @@ func createDevVault(path string, lockTimeout time.Duration) (*vault.Vault, *devC
 		TokenTTL:    defaultTokenTTL,
 		Description: "made by keymint serve --dev",
 	}
-	opts := vault.Options{Identities: []age.Identity{id}, LockTimeout: lockTimeout, Actor: actor()}
+	opts := vault.Options{Identities: []vault.Identity{id.Identity}, LockTimeout: lockTimeout, Actor: actor()}
 	err = vault.Create(path, vault.CreateOptions{
-		Recipients:     []age.Recipient{id.Recipient()},
-		RecipientNames: []string{id.Recipient().String()},
+		Recipients:     []vault.Recipient{id.Recipient},
+		RecipientNames: []string{fmt.Sprint(id.Recipient)},
 		Settings:       settings,
 		Options:        opts,
 		Setup: func(tx *vault.Tx) error {

@@ -25,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -104,6 +103,7 @@ func cliEnv(t *testing.T) map[string]string {
 		"HOME":            dir,
 		"XDG_CONFIG_HOME": filepath.Join(dir, "config"),
 		"XDG_DATA_HOME":   filepath.Join(dir, "data"),
+		"XDG_STATE_HOME":  filepath.Join(dir, "state"),
 	}
 }
 
@@ -435,15 +435,15 @@ func TestParseTrustedProxy(t *testing.T) {
 // TestServeNeedsASigningKey: a vault without one is refused with a hint.
 func TestServeNeedsASigningKey(t *testing.T) {
 	env := cliEnv(t)
-	id, err := age.GenerateX25519Identity()
+	id, err := vault.GenerateIdentityFile(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "vault.db")
-	if err := vault.Create(path, vault.CreateOptions{Recipients: []age.Recipient{id.Recipient()}}); err != nil {
+	if err := vault.Create(path, vault.CreateOptions{Recipients: []vault.Recipient{id.Recipient}}); err != nil {
 		t.Fatal(err)
 	}
-	env["KEYMINT_IDENTITY"] = id.String()
+	env["KEYMINT_IDENTITY"] = string(id.Contents) // comments and the identity line
 	var out, errb bytes.Buffer
 	code := run([]string{"serve", "--listen", "127.0.0.1:0", "--vault", path}, &streams{In: strings.NewReader(""), Out: &out, Err: &errb, inFd: -1}, func(k string) string { return env[k] })
 	if code != exitFailure || !strings.Contains(errb.String(), "no active signing key") || !strings.Contains(errb.String(), "keymint signing-key") {

@@ -7,9 +7,6 @@ import (
 	"os"
 	"strings"
 
-	"filippo.io/age"
-	"filippo.io/age/plugin"
-
 	"github.com/keymint/keymint/vault"
 )
 
@@ -46,9 +43,9 @@ func (a *app) openVaultWith(adjust func(*vault.Options)) (*vault.Vault, error) {
 // in KEYMINT_IDENTITY, an identity file named by flag or variable, a
 // passphrase from KEYMINT_PASSPHRASE or --passphrase-file, the default
 // identity file if it exists, and last a passphrase typed at the terminal.
-func (a *app) identities() ([]age.Identity, error) {
+func (a *app) identities() ([]vault.Identity, error) {
 	ui := a.pluginUI()
-	var ids []age.Identity
+	var ids []vault.Identity
 	if s := a.getenv("KEYMINT_IDENTITY"); s != "" {
 		parsed, err := vault.ParseIdentities(strings.NewReader(s), ui)
 		if err != nil {
@@ -88,7 +85,7 @@ func (a *app) identities() ([]age.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []age.Identity{id}, nil
+	return []vault.Identity{id}, nil
 }
 
 // passphraseFromConfig returns the passphrase from KEYMINT_PASSPHRASE or the
@@ -113,8 +110,8 @@ func (a *app) passphraseFromConfig() (string, error) {
 }
 
 // pluginUI lets age plugins (hardware keys) talk to a person on stderr.
-func (a *app) pluginUI() *plugin.ClientUI {
-	return &plugin.ClientUI{
+func (a *app) pluginUI() *vault.PluginUI {
+	return &vault.PluginUI{
 		DisplayMessage: func(name, msg string) error {
 			fmt.Fprintf(a.io.Err, "age-plugin-%s: %s\n", name, msg)
 			return nil
