@@ -109,14 +109,21 @@ func get[T any, R record[T]](tx *Tx, ref string) (R, error) {
 func list[T any, R record[T]](tx *Tx) ([]R, error) {
 	var out []R
 	err := forEachJSON(tx, kindOf[T]().bucket(), func(_ []byte, r *T) error {
-		if err := tx.fillLastUsed(R(r).credential()); err != nil {
-			return err
-		}
 		out = append(out, R(r))
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	creds := make([]*Credential, len(out))
+	for i, r := range out {
+		creds[i] = r.credential()
+	}
+	if err := tx.fillLastUsedAll(creds); err != nil {
+		return nil, err
+	}
 	slices.SortFunc(out, func(a, b R) int { return strings.Compare(a.credential().Name, b.credential().Name) })
-	return out, err
+	return out, nil
 }
 
 // each calls fn for every record, in no particular order, without its last

@@ -96,32 +96,45 @@ func (t boltTx) Range(bucket string, from, to []byte, fn func(k, v []byte) error
 	}); err != nil || c == nil {
 		return err
 	}
-	var k, v []byte
-	step := func(first bool) error {
-		return readingFile(func() {
-			switch {
-			case !first:
-				k, v = c.Next()
-			case from == nil:
-				k, v = c.First()
-			default:
-				k, v = c.Seek(from)
+	// Pages are read in batches under one readingFile, and fn is called
+	// outside it on the copies.
+	type kv struct{ k, v []byte }
+	batch := make([]kv, 0, rangeBatch)
+	first, done := true, false
+	for !done {
+		batch = batch[:0]
+		if err := readingFile(func() {
+			for len(batch) < rangeBatch {
+				var k, v []byte
+				switch {
+				case !first:
+					k, v = c.Next()
+				case from == nil:
+					k, v = c.First()
+				default:
+					k, v = c.Seek(from)
+				}
+				first = false
+				if k == nil || (to != nil && bytes.Compare(k, to) >= 0) {
+					done = true
+					return
+				}
+				batch = append(batch, kv{bytes.Clone(k), bytes.Clone(v)})
 			}
-			k, v = bytes.Clone(k), bytes.Clone(v)
-		})
-	}
-	for err := step(true); ; err = step(false) {
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		if k == nil || (to != nil && bytes.Compare(k, to) >= 0) {
-			return nil
-		}
-		if err := fn(k, v); err != nil {
-			return err
+		for _, e := range batch {
+			if err := fn(e.k, e.v); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
 }
+
+// rangeBatch is how many entries Range copies out of the file at a time.
+const rangeBatch = 128
 
 func (t boltTx) Sequence(bucket string) (seq uint64, err error) {
 	err = readingFile(func() {

@@ -73,8 +73,10 @@ type leafHasher struct {
 	empty bool
 }
 
-func (k *keys) newLeaf(bucket string, shard uint16) *leafHasher {
-	h := hmac.New(sha256.New, k.treeKey)
+// resetLeaf starts a leaf on a hasher already keyed with the tree key:
+// keying an HMAC costs more than hashing a shard's few records.
+func resetLeaf(h hash.Hash, bucket string, shard uint16) *leafHasher {
+	h.Reset()
 	h.Write([]byte(bucket))
 	h.Write([]byte{0})
 	h.Write(binary.BigEndian.AppendUint16(nil, shard))
@@ -155,6 +157,8 @@ type auth struct {
 	dirty     map[shardRef]bool
 	// wholeBuckets are the buckets checked in full.
 	wholeBuckets map[string]bool
+	// leafMAC is keyed once and reset for each leaf, one at a time.
+	leafMAC hash.Hash
 }
 
 type shardRef struct {
@@ -172,6 +176,7 @@ func newAuth(st ReadTx, k *keys, roots map[string][]byte) *auth {
 		st: st, keys: k, roots: roots,
 		rootNodes: map[string][]byte{}, nodes: map[nodeRef][]byte{},
 		checked: map[shardRef]bool{}, dirty: map[shardRef]bool{}, wholeBuckets: map[string]bool{},
+		leafMAC: hmac.New(sha256.New, k.treeKey),
 	}
 }
 
@@ -227,7 +232,7 @@ func (a *auth) node(bucket string, index int) ([]byte, error) {
 
 // leaf recomputes a shard's digest from the store.
 func (a *auth) leaf(bucket string, shard uint16) ([]byte, error) {
-	l := a.keys.newLeaf(bucket, shard)
+	l := resetLeaf(a.leafMAC, bucket, shard)
 	prefix := binary.BigEndian.AppendUint16(nil, shard)
 	err := a.st.Range(bucket, prefix, prefixEnd(prefix), func(k, v []byte) error {
 		l.add(k, v)
@@ -276,7 +281,7 @@ func (a *auth) checkBucket(bucket string) error {
 			if cur != nil {
 				leaves[curShard] = cur.sum()
 			}
-			cur, curShard = a.keys.newLeaf(bucket, s), s
+			cur, curShard = resetLeaf(a.leafMAC, bucket, s), s
 		}
 		cur.add(k, v)
 		return nil

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 )
 
@@ -138,19 +140,71 @@ func (tx *Tx) delete(bucket string, key []byte) error {
 }
 
 // forEachJSON opens every record of a bucket in key order (by shard, then
-// key), after checking the whole bucket.
+// key), after checking the whole bucket. Records are opened and decoded in
+// chunks on every core, since a server's start-up reads the whole vault;
+// fn is called in order, on the caller's goroutine.
 func forEachJSON[T any](tx *Tx, bucket string, fn func(key []byte, v *T) error) error {
 	if err := tx.auth.checkBucket(bucket); err != nil {
 		return err
 	}
-	return tx.rd.Range(bucket, nil, nil, func(k, sealed []byte) error {
-		var v T
-		key := k[2:]
-		if err := tx.openJSON(bucket, key, sealed, &v); err != nil {
+	var chunk []sealedRecord
+	flush := func() error {
+		decoded, err := openChunk[T](tx, bucket, chunk)
+		if err != nil {
 			return err
 		}
-		return fn(key, &v)
+		for i, r := range chunk {
+			if err := fn(r.key, decoded[i]); err != nil {
+				return err
+			}
+		}
+		chunk = chunk[:0]
+		return nil
+	}
+	err := tx.rd.Range(bucket, nil, nil, func(k, sealed []byte) error {
+		chunk = append(chunk, sealedRecord{key: k[2:], sealed: sealed})
+		if len(chunk) < decodeChunk {
+			return nil
+		}
+		return flush()
 	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// decodeChunk is how many records forEachJSON holds sealed at once.
+const decodeChunk = 2048
+
+type sealedRecord struct{ key, sealed []byte }
+
+// openChunk opens and decodes records on GOMAXPROCS goroutines. Sealing is
+// safe for concurrent use; the store is not touched.
+func openChunk[T any](tx *Tx, bucket string, recs []sealedRecord) ([]*T, error) {
+	out := make([]*T, len(recs))
+	workers := min(runtime.GOMAXPROCS(0), max(len(recs)/64, 1))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(recs); i += workers {
+				v := new(T)
+				if err := tx.openJSON(bucket, recs[i].key, recs[i].sealed, v); err != nil {
+					errs[w] = err
+					return
+				}
+				out[i] = v
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // rangeShard calls fn for the records of one shard whose keys lie in
