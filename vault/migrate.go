@@ -38,6 +38,9 @@ func (v *Vault) migrate() error {
 		if err != nil {
 			return err
 		}
+		if h.format == FormatVersion {
+			return nil // another process migrated it meanwhile
+		}
 		m := &migrator{v: v, w: w}
 		from := h.format
 		for _, step := range migrations {

@@ -501,3 +501,71 @@ func TestRollback(t *testing.T) {
 		t.Errorf("forked copy: Open = %v, want a RollbackError at the same revision", err)
 	}
 }
+
+// TestReadAfterWriteInOneTransaction: a transaction that writes and then
+// reads a whole bucket sees its own writes, not tampering.
+func TestReadAfterWriteInOneTransaction(t *testing.T) {
+	f := buildTamperFixture(t)
+	v := f.open(t, copyFile(t, f.newer))
+	err := v.Update(func(tx *Tx) error {
+		secret, err := apikey.Generate("km")
+		if err != nil {
+			return err
+		}
+		if err := tx.CreateKey(&Key{Credential: Credential{Name: "fresh"}}, secret); err != nil {
+			return err
+		}
+		keys, err := tx.Keys()
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(keys, func(k *Key) bool { return k.Name == "fresh" }) {
+			t.Error("the new key is not listed in its own transaction")
+		}
+		_, err = tx.Revocations()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConcurrentMigration: two processes that open a format-1 vault at
+// once both end up with it migrated, once.
+func TestConcurrentMigration(t *testing.T) {
+	path, ids, _ := format1Copy(t)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := Open(path, Options{Identities: ids, Now: format1Clock})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("Open: %v", err)
+		}
+	}
+	v, err := Open(path, Options{Identities: ids, Now: format1Clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.View(func(tx *Tx) error {
+		log, err := tx.AuditLog()
+		n := 0
+		for _, e := range log {
+			if e.Action == "vault.migrate" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d migrations logged", n)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

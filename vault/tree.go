@@ -310,6 +310,9 @@ func (a *auth) checkBucket(bucket string) error {
 		}
 		for j := range nodeFanout {
 			s := uint16(i*nodeFanout + j)
+			if a.dirty[shardRef{bucket, s}] {
+				continue // checked before this transaction wrote to it
+			}
 			got, ok := leaves[s]
 			if !ok {
 				got = zeroDigest
