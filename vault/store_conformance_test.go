@@ -274,3 +274,27 @@ func testStoreConcurrent(t *testing.T, s Store) {
 	}
 	t.Logf("%d conflicts retried", conflicts)
 }
+
+// TestMemStoreConflict: a write transaction that loses to one committed
+// while it ran writes nothing and reports ErrConflict, and Vault.Update
+// runs it again on the new state (as with etcd; bbolt lets one writer in
+// at a time and never conflicts).
+func TestMemStoreConflict(t *testing.T) {
+	s := NewMemStore()
+	err := s.Update(func(a WriteTx) error {
+		if err := a.Put("b", []byte("k"), []byte("from a")); err != nil {
+			return err
+		}
+		// b begins and commits while a is still running.
+		return s.Update(func(b WriteTx) error { return b.Put("b", []byte("other"), []byte("from b")) })
+	})
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("the later commit = %v, want ErrConflict", err)
+	}
+	if storeGet(t, s, "b", "k") != nil || string(storeGet(t, s, "b", "other")) != "from b" {
+		t.Error("the conflicting transaction left a write, or the winner's is missing")
+	}
+	if s.Conflicts() != 1 {
+		t.Errorf("Conflicts() = %d, want 1", s.Conflicts())
+	}
+}
