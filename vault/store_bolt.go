@@ -36,7 +36,7 @@ func (s *boltStore) View(fn func(ReadTx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return withDB(s.path, true, s.timeout, func(db *bolt.DB) error {
-		return db.View(func(btx *bolt.Tx) error { return fn(boltTx{btx}) })
+		return db.View(func(btx *bolt.Tx) error { return fn(&boltTx{btx: btx}) })
 	})
 }
 
@@ -59,8 +59,15 @@ func (s *boltStore) Update(fn func(WriteTx) error) error {
 				_ = readingFile(func() { _ = btx.Rollback() })
 			}
 		}()
-		if err := fn(boltTx{btx}); err != nil {
+		tx := &boltTx{btx: btx}
+		if err := fn(tx); err != nil {
 			return err
+		}
+		if !tx.wrote {
+			// Nothing to commit: bbolt would still write a new meta page,
+			// and a command that changed nothing must leave the file as
+			// it was.
+			return nil
 		}
 		if ferr := readingFile(func() { err = btx.Commit() }); ferr != nil {
 			return ferr
@@ -76,9 +83,14 @@ func (s *boltStore) Update(fn func(WriteTx) error) error {
 // [readingFile], so that a damaged page (a fault or one of bbolt's page
 // assertions) becomes an error, while a panic in the caller's own code stays
 // a panic. Keys and values are copied out of the mapped file.
-type boltTx struct{ btx *bolt.Tx }
+type boltTx struct {
+	btx *bolt.Tx
+	// wrote is set by the first write, so that a transaction that wrote
+	// nothing is rolled back rather than committed.
+	wrote bool
+}
 
-func (t boltTx) Get(bucket string, key []byte) (v []byte, err error) {
+func (t *boltTx) Get(bucket string, key []byte) (v []byte, err error) {
 	err = readingFile(func() {
 		if b := t.btx.Bucket([]byte(bucket)); b != nil {
 			v = bytes.Clone(b.Get(key))
@@ -87,7 +99,7 @@ func (t boltTx) Get(bucket string, key []byte) (v []byte, err error) {
 	return v, err
 }
 
-func (t boltTx) Range(bucket string, from, to []byte, fn func(k, v []byte) error) error {
+func (t *boltTx) Range(bucket string, from, to []byte, fn func(k, v []byte) error) error {
 	var c *bolt.Cursor
 	if err := readingFile(func() {
 		if b := t.btx.Bucket([]byte(bucket)); b != nil {
@@ -136,7 +148,7 @@ func (t boltTx) Range(bucket string, from, to []byte, fn func(k, v []byte) error
 // rangeBatch is how many entries Range copies out of the file at a time.
 const rangeBatch = 128
 
-func (t boltTx) Sequence(bucket string) (seq uint64, err error) {
+func (t *boltTx) Sequence(bucket string) (seq uint64, err error) {
 	err = readingFile(func() {
 		if b := t.btx.Bucket([]byte(bucket)); b != nil {
 			seq = b.Sequence()
@@ -145,7 +157,8 @@ func (t boltTx) Sequence(bucket string) (seq uint64, err error) {
 	return seq, err
 }
 
-func (t boltTx) Put(bucket string, key, value []byte) error {
+func (t *boltTx) Put(bucket string, key, value []byte) error {
+	t.wrote = true
 	var err error
 	if ferr := readingFile(func() {
 		var b *bolt.Bucket
@@ -161,7 +174,8 @@ func (t boltTx) Put(bucket string, key, value []byte) error {
 	return nil
 }
 
-func (t boltTx) Delete(bucket string, key []byte) error {
+func (t *boltTx) Delete(bucket string, key []byte) error {
+	t.wrote = true
 	var err error
 	if ferr := readingFile(func() {
 		if b := t.btx.Bucket([]byte(bucket)); b != nil {
@@ -176,7 +190,8 @@ func (t boltTx) Delete(bucket string, key []byte) error {
 	return nil
 }
 
-func (t boltTx) NextSequence(bucket string) (seq uint64, err error) {
+func (t *boltTx) NextSequence(bucket string) (seq uint64, err error) {
+	t.wrote = true
 	if ferr := readingFile(func() {
 		var b *bolt.Bucket
 		if b, err = t.btx.CreateBucketIfNotExists([]byte(bucket)); err == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -296,5 +297,31 @@ func TestMemStoreConflict(t *testing.T) {
 	}
 	if s.Conflicts() != 1 {
 		t.Errorf("Conflicts() = %d, want 1", s.Conflicts())
+	}
+}
+
+// TestBoltUpdateWithoutWritesLeavesFile: an Update that writes nothing (a
+// rename to the same name, say) leaves the vault file byte for byte as it
+// was: bbolt would otherwise commit a new meta page.
+func TestBoltUpdateWithoutWritesLeavesFile(t *testing.T) {
+	f := buildTamperFixture(t)
+	path := copyFile(t, f.newer)
+	v := f.open(t, path)
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Update(func(tx *Tx) error {
+		_, err := tx.RenameClient("c2", "c2")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("an Update that wrote nothing changed the file")
 	}
 }
