@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +20,9 @@ type config struct {
 	Vault          string        `mapstructure:"vault"`
 	Identity       string        `mapstructure:"identity"`
 	PassphraseFile string        `mapstructure:"passphrase-file"`
-	LockTimeout    time.Duration `mapstructure:"lock-timeout"`
+	// LockTimeout is parsed by parseDuration (it takes days, as every
+	// duration does), not by the decoder.
+	LockTimeout time.Duration `mapstructure:"-"`
 	Output         string        `mapstructure:"output"`
 	Config         string        `mapstructure:"config"`
 	// Issuer is the iss of minted tokens; token issue and serve take it as
@@ -60,7 +63,8 @@ func addGlobalFlags(fs *pflag.FlagSet) {
 	fs.String("vault", "", "vault file (default $XDG_DATA_HOME/keymint/vault.db)")
 	fs.String("identity", "", "age identity file or SSH private key that unlocks the vault (default $XDG_CONFIG_HOME/keymint/identity.txt)")
 	fs.String("passphrase-file", "", "file whose first line is the vault passphrase")
-	fs.Duration("lock-timeout", 10*time.Second, "how long to wait for another keymint process to release the vault")
+	var lockTimeout time.Duration
+	durationVar(fs, &lockTimeout, "lock-timeout", 10*time.Second, "how long to wait for another keymint process to release the vault")
 	fs.StringP("output", "o", "text", "output format: text or json")
 	fs.String("config", "", "config file (default $XDG_CONFIG_HOME/keymint/config.yaml)")
 }
@@ -78,7 +82,7 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 			}
 		}
 	}
-	v.SetDefault("lock-timeout", 10*time.Second)
+	v.SetDefault("lock-timeout", "10s")
 	v.SetDefault("output", "text")
 	v.SetDefault("listen", defaultListen)
 	v.SetDefault("log-format", "text")
@@ -95,8 +99,19 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 			return fmt.Errorf("read config %s: %w", cfgFile, err)
 		}
 	}
+	if err := checkConfigKeys(v.AllKeys(), cfgFile); err != nil {
+		return err
+	}
 	if err := v.Unmarshal(&a.cfg); err != nil {
 		return usagef("config: %v", err)
+	}
+	lockTimeout, err := parseDuration(v.GetString("lock-timeout"))
+	if err != nil {
+		return usagef("lock-timeout %q (from --lock-timeout, KEYMINT_LOCK_TIMEOUT or the config file %s): use a duration such as 10s, 2m or 1d", v.GetString("lock-timeout"), cfgFile)
+	}
+	a.cfg.LockTimeout = lockTimeout
+	for _, p := range []*string{&a.cfg.Vault, &a.cfg.Identity, &a.cfg.PassphraseFile, &a.cfg.TLSCert, &a.cfg.TLSKey} {
+		*p = a.expandHome(*p)
 	}
 	if a.cfg.Vault == "" {
 		a.cfg.Vault = filepath.Join(a.dataDir(), "vault.db")
@@ -114,6 +129,73 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 		return usagef("--lock-timeout must be positive")
 	}
 	return nil
+}
+
+// checkConfigKeys refuses a setting keymint does not know: a mistyped
+// `vualt:` would otherwise leave the default vault in use without a word.
+func checkConfigKeys(keys []string, file string) error {
+	for _, k := range keys {
+		if _, known := envNames[k]; known {
+			continue
+		}
+		hint := ""
+		for name := range envNames {
+			if editDistance(k, name) <= 2 {
+				hint = fmt.Sprintf("; did you mean %q?", name)
+				break
+			}
+		}
+		return usagef("config %s: unknown setting %q%s (settings are %s)", file, k, hint, strings.Join(settingNames(), ", "))
+	}
+	return nil
+}
+
+func settingNames() []string {
+	names := make([]string, 0, len(envNames))
+	for name := range envNames {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// expandHome turns a leading "~/" (or a lone "~") into the home directory,
+// as a shell would: settings from a config file or a variable get no shell.
+func (a *app) expandHome(p string) string {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return p
+	}
+	home := a.getenv("HOME")
+	if home == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			home = h
+		}
+	}
+	if home == "" {
+		return p
+	}
+	return filepath.Join(home, strings.TrimPrefix(p, "~"))
 }
 
 func (a *app) json() bool { return a.cfg.Output == "json" }
