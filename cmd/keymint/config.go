@@ -17,14 +17,14 @@ import (
 // config is every setting, decoded once from flags, KEYMINT_* variables, the
 // config file and defaults, in that order of precedence.
 type config struct {
-	Vault          string        `mapstructure:"vault"`
-	Identity       string        `mapstructure:"identity"`
-	PassphraseFile string        `mapstructure:"passphrase-file"`
+	Vault          string `mapstructure:"vault"`
+	Identity       string `mapstructure:"identity"`
+	PassphraseFile string `mapstructure:"passphrase-file"`
 	// LockTimeout is parsed by parseDuration (it takes days, as every
 	// duration does), not by the decoder.
 	LockTimeout time.Duration `mapstructure:"-"`
-	Output         string        `mapstructure:"output"`
-	Config         string        `mapstructure:"config"`
+	Output      string        `mapstructure:"output"`
+	Config      string        `mapstructure:"config"`
 	// Issuer is the iss of minted tokens; token issue and serve take it as
 	// --issuer.
 	Issuer string `mapstructure:"issuer"`
