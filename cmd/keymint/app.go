@@ -113,7 +113,33 @@ Exit codes: 0 success, 1 the operation failed, 2 bad usage.`,
 		newCompletionCmd(a),
 	)
 	rejectUnknownSubcommands(root)
+	root.SetHelpCommand(newHelpCmd(root))
 	return root
+}
+
+// newHelpCmd is cobra's help command, except that an unknown topic is a
+// usage error (exit 2) rather than a message and exit 0.
+func newHelpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(_ *cobra.Command, args []string) error {
+			target, rest, err := root.Find(args)
+			if err == nil && target != nil && len(rest) == 0 {
+				return target.Help()
+			}
+			if target == nil {
+				target = root
+			}
+			hint := ""
+			if len(rest) > 0 {
+				if s := target.SuggestionsFor(rest[0]); len(s) > 0 {
+					hint = fmt.Sprintf("; did you mean %q?", strings.TrimPrefix(target.CommandPath()+" "+s[0], root.Name()+" "))
+				}
+			}
+			return usagef("unknown help topic %q%s; see `keymint --help`", strings.Join(args, " "), hint)
+		},
+	}
 }
 
 // rejectUnknownSubcommands makes a command group such as `keymint key` fail
@@ -123,12 +149,17 @@ func rejectUnknownSubcommands(cmd *cobra.Command) {
 	for _, c := range cmd.Commands() {
 		rejectUnknownSubcommands(c)
 	}
+	cmd.SuggestionsMinimumDistance = 2
 	if cmd.HasParent() && cmd.HasSubCommands() && !cmd.Runnable() {
 		cmd.RunE = func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return cmd.Help()
 			}
-			return usagef("unknown command %q for %q; see `%s --help`", args[0], cmd.CommandPath(), cmd.CommandPath())
+			hint := ""
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = fmt.Sprintf("; did you mean %q?", s[0])
+			}
+			return usagef("unknown command %q for %q%s; see `%s --help`", args[0], cmd.CommandPath(), hint, cmd.CommandPath())
 		}
 	}
 }
