@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,6 +88,7 @@ func (a *app) runInit(o initOptions) error {
 	}
 	res := initResult{Vault: a.cfg.Vault}
 	var recipients []vault.Recipient
+	undoIdentity := func() {}
 	switch {
 	case o.passphrase:
 		pass, err := a.newPassphrase()
@@ -111,11 +114,19 @@ func (a *app) runInit(o initOptions) error {
 		if err != nil {
 			return err
 		}
+		if created != nil {
+			// A new identity that unlocks no vault is only a secret to
+			// leak: if the vault is not made, take it back. Once the vault
+			// is made, the identity is what unlocks it and is never removed.
+			path := a.cfg.Identity
+			undoIdentity = func() { removeCreated(path, created) }
+		}
 		recipients, res.Recipients = []vault.Recipient{r}, []string{fmt.Sprint(r)}
-		res.IdentityFile, res.NewIdentity = a.cfg.Identity, created
+		res.IdentityFile, res.NewIdentity = a.cfg.Identity, created != nil
 	}
 	signingKey, err := issuer.GenerateSigningKey(alg, time.Now())
 	if err != nil {
+		undoIdentity()
 		return err
 	}
 	err = vault.Create(a.cfg.Vault, vault.CreateOptions{
@@ -128,6 +139,12 @@ func (a *app) runInit(o initOptions) error {
 		},
 	})
 	if err != nil {
+		// A vault that was moved into place before a later step failed is
+		// encrypted to the new identity, which must then stay. One that
+		// appeared meanwhile (ErrExists) is another's.
+		if errors.Is(err, vault.ErrExists) || !fileExists(a.cfg.Vault) {
+			undoIdentity()
+		}
 		return err
 	}
 	res.SigningKey, res.SigningAlg = signingKey.ID, string(signingKey.Alg)
@@ -152,27 +169,43 @@ func (a *app) runInit(o initOptions) error {
 }
 
 // ensureIdentity returns the recipient of the identity file, generating the
-// file if it is missing.
-func (a *app) ensureIdentity() (vault.Recipient, bool, error) {
+// file if it is missing. If it generated the file, it returns what it wrote
+// (a new secret key, so unique), so that a failed init removes that file and
+// no other.
+func (a *app) ensureIdentity() (vault.Recipient, []byte, error) {
 	path := a.cfg.Identity
 	if fileExists(path) {
 		ids, err := vault.ReadIdentityFile(path, a.pluginUI())
 		if err != nil {
-			return nil, false, err
+			return nil, nil, err
 		}
 		if r, ok := vault.RecipientOf(ids[0]); ok {
-			return r, false, nil
+			return r, nil, nil
 		}
-		return nil, false, fmt.Errorf("identity file %s holds no age X25519 or hybrid identity; pass its recipient with --recipient", path)
+		return nil, nil, fmt.Errorf("identity file %s holds no age X25519 or hybrid identity; pass its recipient with --recipient", path)
 	}
 	id, err := vault.GenerateIdentityFile(time.Now())
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	if err := writeSecretFile(path, id.Contents); err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	return id.Recipient, true, nil
+	return id.Recipient, id.Contents, nil
+}
+
+// removeCreated removes the identity file at path if it still holds what
+// init wrote, never a file put there since.
+func removeCreated(path string, wrote []byte) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	got, err := io.ReadAll(io.LimitReader(f, int64(len(wrote))+1))
+	f.Close()
+	if err == nil && bytes.Equal(got, wrote) {
+		os.Remove(path)
+	}
 }
 
 // newPassphrase reads a new passphrase from the environment or file, or asks

@@ -26,87 +26,105 @@ func (a *app) openVaultWith(adjust func(*vault.Options)) (*vault.Vault, error) {
 	if _, err := os.Stat(a.cfg.Vault); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrNoVault)
 	}
-	ids, err := a.identities()
+	ids, source, err := a.identities()
 	if err != nil {
 		return nil, err
 	}
 	opts := vault.Options{Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()}
 	adjust(&opts)
 	v, err := vault.Open(a.cfg.Vault, opts)
+	if errors.Is(err, vault.ErrWrongIdentity) {
+		// Name the source tried: it was the only one.
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
-// identities gathers what may unlock the vault, in one order: an identity
-// in KEYMINT_IDENTITY, an identity file named by flag or variable, a
-// passphrase from KEYMINT_PASSPHRASE or --passphrase-file, the default
-// identity file if it exists, and last a passphrase typed at the terminal.
-func (a *app) identities() ([]vault.Identity, error) {
+// identities returns what unlocks the vault, and names its source. The first
+// source that is set is the only one used, in this order: an identity in
+// KEYMINT_IDENTITY, an identity file named by --identity or
+// KEYMINT_IDENTITY_FILE, a passphrase from KEYMINT_PASSPHRASE or
+// --passphrase-file, the default identity file if it exists, and last a
+// passphrase typed at the terminal. A wrong or unreadable identity from the
+// chosen source is an error, never a fall through to the next: a later source
+// must not unlock what the one the user set could not, nor stop it unlocking.
+func (a *app) identities() ([]vault.Identity, string, error) {
 	ui := a.pluginUI()
-	var ids []vault.Identity
 	if s := a.getenv("KEYMINT_IDENTITY"); s != "" {
-		parsed, err := vault.ParseIdentities(strings.NewReader(s), ui)
+		ids, err := vault.ParseIdentities(strings.NewReader(s), ui)
 		if err != nil {
-			return nil, fmt.Errorf("KEYMINT_IDENTITY: %w", err)
+			return nil, "", fmt.Errorf("KEYMINT_IDENTITY: %w", err)
 		}
-		ids = append(ids, parsed...)
+		return ids, "KEYMINT_IDENTITY", nil
 	}
-	if a.cfg.identityExplicit || fileExists(a.cfg.Identity) {
-		parsed, err := vault.ReadIdentityFile(a.cfg.Identity, ui)
+	if a.cfg.identityExplicit {
+		ids, err := vault.ReadIdentityFile(a.cfg.Identity, ui)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		ids = append(ids, parsed...)
+		return ids, "identity file " + a.cfg.Identity, nil
 	}
-	pass, err := a.passphraseFromConfig()
+	pass, source, err := a.passphraseSource()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if pass != "" {
-		_, id, err := vault.Passphrase(pass)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
+		return passphraseIdentity(pass, source)
 	}
-	if len(ids) > 0 {
-		return ids, nil
+	if fileExists(a.cfg.Identity) {
+		ids, err := vault.ReadIdentityFile(a.cfg.Identity, ui)
+		if err != nil {
+			return nil, "", err
+		}
+		return ids, "default identity file " + a.cfg.Identity, nil
 	}
 	if !a.io.canPrompt() {
-		return nil, errNoUnlock
+		return nil, "", errNoUnlock
 	}
 	pass, err = a.io.readSecret("Vault passphrase: ")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	return passphraseIdentity(pass, "the passphrase typed")
+}
+
+func passphraseIdentity(pass, source string) ([]vault.Identity, string, error) {
 	_, id, err := vault.Passphrase(pass)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return []vault.Identity{id}, nil
+	return []vault.Identity{id}, source, nil
 }
 
 // passphraseFromConfig returns the passphrase from KEYMINT_PASSPHRASE or the
 // first line of --passphrase-file, or "" if neither is set.
 func (a *app) passphraseFromConfig() (string, error) {
+	pass, _, err := a.passphraseSource()
+	return pass, err
+}
+
+// passphraseSource is passphraseFromConfig that also names where the
+// passphrase came from.
+func (a *app) passphraseSource() (pass, source string, err error) {
 	if p := a.getenv("KEYMINT_PASSPHRASE"); p != "" {
-		return p, nil
+		return p, "KEYMINT_PASSPHRASE", nil
 	}
 	if a.cfg.PassphraseFile == "" {
-		return "", nil
+		return "", "", nil
 	}
 	f, err := os.Open(a.cfg.PassphraseFile)
 	if err != nil {
-		return "", fmt.Errorf("passphrase file: %w", err)
+		return "", "", fmt.Errorf("passphrase file: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	if !sc.Scan() || sc.Text() == "" {
-		return "", fmt.Errorf("passphrase file %s: first line is empty", a.cfg.PassphraseFile)
+		return "", "", fmt.Errorf("passphrase file %s: first line is empty", a.cfg.PassphraseFile)
 	}
-	return strings.TrimRight(sc.Text(), "\r"), nil
+	return strings.TrimRight(sc.Text(), "\r"), "passphrase file " + a.cfg.PassphraseFile, nil
 }
 
 // pluginUI lets age plugins (hardware keys) talk to a person on stderr.
