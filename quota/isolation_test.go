@@ -1,6 +1,8 @@
 package quota_test
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,7 +26,10 @@ func TestExactOnOptimisticStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := &clock{now: t0}
-	store := vault.NewMemStore()
+	// Every third commit is refused as if it had lost to another one, on
+	// top of the conflicts that really happen: whether goroutines overlap
+	// depends on the machine's load, the retries must not.
+	store := &conflictingStore{MemStore: vault.NewMemStore(), every: 3}
 	v, err := vault.CreateIn(store, "memory", vault.CreateOptions{
 		Recipients: []age.Recipient{id.Recipient()},
 		Settings:   vault.Settings{KeyPrefix: "km", ClientSecretPrefix: "kmcs"},
@@ -110,8 +115,37 @@ func TestExactOnOptimisticStore(t *testing.T) {
 	if used != 100 {
 		t.Errorf("counted %d uses, want 100", used)
 	}
-	if store.Conflicts() == 0 {
-		t.Error("no commit conflicted: the test did not exercise optimistic concurrency")
+	if store.injected.Load() == 0 {
+		t.Error("no commit was refused: the test did not exercise the retries")
 	}
-	t.Logf("%d conflicting commits retried", store.Conflicts())
+	t.Logf("%d commits refused and retried, %d of them on real conflicts", store.injected.Load()+store.Conflicts(), store.Conflicts())
+}
+
+// conflictingStore refuses every nth commit with vault.ErrConflict, after
+// running the transaction's function, as an optimistic store does when
+// another commit got in first.
+type conflictingStore struct {
+	*vault.MemStore
+	every    int64
+	calls    atomic.Int64
+	injected atomic.Int64
+}
+
+var errRefuse = errors.New("refused by the test")
+
+func (s *conflictingStore) Update(fn func(vault.WriteTx) error) error {
+	if s.calls.Add(1)%s.every != 0 {
+		return s.MemStore.Update(fn)
+	}
+	err := s.MemStore.Update(func(w vault.WriteTx) error {
+		if err := fn(w); err != nil {
+			return err
+		}
+		return errRefuse
+	})
+	if errors.Is(err, errRefuse) {
+		s.injected.Add(1)
+		return fmt.Errorf("test store: %w", vault.ErrConflict)
+	}
+	return err
 }

@@ -186,3 +186,68 @@ func checkOnePerPeriod(sorted []Limit) error {
 	}
 	return nil
 }
+
+// LimitChange is what [MergeLimits] did to the limit of one period: From is
+// the limit before (nil when the period had none), To the limit after (nil
+// when it was removed).
+type LimitChange struct {
+	Period Period
+	From   *Limit
+	To     *Limit
+}
+
+// MergeLimits returns current with each limit of set in place of current's
+// limit of the same period, or added beside them, and without the limits of
+// the periods in remove: setting one period's limit keeps the others. The
+// limits returned are ordered shortest period first, as stored, and the
+// changes, one per period whose limit changed, in the same order; a limit set
+// to what it was is no change, nor is removing a period that had no limit.
+// Two limits of set sharing a period, or a period both set and removed, are
+// an error wrapping [ErrDuplicatePeriod]; an invalid limit in set, one
+// wrapping [ErrInvalidLimit].
+func MergeLimits(current, set []Limit, remove []Period) ([]Limit, []LimitChange, error) {
+	if err := checkLimits(set); err != nil {
+		return nil, nil, err
+	}
+	for _, l := range set {
+		if slices.Contains(remove, l.Period) {
+			msg := fmt.Sprintf("limit %s sets the %s limit that is also to be removed; either set it or remove it", l, l.Period)
+			return nil, nil, newDetailError(msg, ErrDuplicatePeriod)
+		}
+	}
+	byP := map[Period]Limit{}
+	for _, l := range current {
+		byP[l.Period] = l
+	}
+	var changes []LimitChange
+	for p := Second; p <= Month; p++ {
+		old, had := byP[p]
+		var next *Limit
+		if i := slices.IndexFunc(set, func(l Limit) bool { return l.Period == p }); i >= 0 {
+			next = &set[i]
+		} else if had && !slices.Contains(remove, p) {
+			next = &old
+		}
+		switch {
+		case next == nil && had:
+			changes = append(changes, LimitChange{Period: p, From: &old})
+			delete(byP, p)
+		case next != nil && (!had || *next != old):
+			c := LimitChange{Period: p, To: &Limit{Count: next.Count, Period: p}}
+			if had {
+				c.From = &old
+			}
+			changes = append(changes, c)
+			byP[p] = *next
+		}
+	}
+	merged := make([]Limit, 0, len(byP))
+	for _, l := range byP {
+		merged = append(merged, l)
+	}
+	slices.SortFunc(merged, byPeriod)
+	if len(merged) == 0 {
+		merged = nil
+	}
+	return merged, changes, nil
+}

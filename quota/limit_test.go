@@ -299,3 +299,91 @@ func FuzzParseLimit(f *testing.F) {
 		}
 	})
 }
+
+func TestMergeLimits(t *testing.T) {
+	l := func(count int64, p Period) Limit { return Limit{count, p} }
+	show := func(ls []Limit) string {
+		var s []string
+		for _, x := range ls {
+			s = append(s, x.String())
+		}
+		return strings.Join(s, " ")
+	}
+	showChanges := func(cs []LimitChange) string {
+		var s []string
+		for _, c := range cs {
+			from, to := "-", "-"
+			if c.From != nil {
+				from = c.From.String()
+			}
+			if c.To != nil {
+				to = c.To.String()
+			}
+			s = append(s, c.Period.String()+":"+from+">"+to)
+		}
+		return strings.Join(s, " ")
+	}
+	current := []Limit{l(10, Second), l(8000, Month)}
+	tests := []struct {
+		name        string
+		current     []Limit
+		set         []Limit
+		remove      []Period
+		want        string
+		wantChanges string
+	}{
+		{"replace one period, keep the others", current, []Limit{l(9000, Month)}, nil,
+			"10/second 9000/month", "month:8000/month>9000/month"},
+		{"add a period", current, []Limit{l(500, Day)}, nil,
+			"10/second 500/day 8000/month", "day:->500/day"},
+		{"several at once", current, []Limit{l(9000, Month), l(5, Second), l(1, Hour)}, nil,
+			"5/second 1/hour 9000/month", "second:10/second>5/second hour:->1/hour month:8000/month>9000/month"},
+		{"same value is no change", current, []Limit{l(10, Second)}, nil,
+			"10/second 8000/month", ""},
+		{"remove one period", current, nil, []Period{Second},
+			"8000/month", "second:10/second>-"},
+		{"remove every period", current, nil, []Period{Month, Second},
+			"", "second:10/second>- month:8000/month>-"},
+		{"remove an absent period", current, nil, []Period{Day},
+			"10/second 8000/month", ""},
+		{"set and remove others", current, []Limit{l(20, Minute)}, []Period{Month},
+			"10/second 20/minute", "minute:->20/minute month:8000/month>-"},
+		{"from none", nil, []Limit{l(3, Month)}, nil,
+			"3/month", "month:->3/month"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := slices.Clone(tt.current)
+			got, changes, err := MergeLimits(tt.current, tt.set, tt.remove)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if show(got) != tt.want {
+				t.Errorf("limits %q, want %q", show(got), tt.want)
+			}
+			if showChanges(changes) != tt.wantChanges {
+				t.Errorf("changes %q, want %q", showChanges(changes), tt.wantChanges)
+			}
+			if !slices.Equal(before, tt.current) {
+				t.Errorf("current changed to %v", tt.current)
+			}
+			if tt.want == "" && got != nil {
+				t.Errorf("no limits as %#v, want nil", got)
+			}
+		})
+	}
+}
+
+func TestMergeLimitsRejects(t *testing.T) {
+	current := []Limit{{10, Second}}
+	if _, _, err := MergeLimits(current, []Limit{{1, Day}, {2, Day}}, nil); !errors.Is(err, ErrDuplicatePeriod) {
+		t.Errorf("two limits per day: %v, want ErrDuplicatePeriod", err)
+	}
+	_, _, err := MergeLimits(current, []Limit{{5, Second}}, []Period{Second})
+	if !errors.Is(err, ErrDuplicatePeriod) || !strings.Contains(err.Error(), "either set it or remove it") {
+		t.Errorf("set and remove the second: %v, want ErrDuplicatePeriod", err)
+	}
+	if _, _, err := MergeLimits(current, []Limit{{0, Day}}, nil); !errors.Is(err, ErrInvalidLimit) {
+		t.Errorf("0/day: %v, want ErrInvalidLimit", err)
+	}
+}

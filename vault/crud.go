@@ -228,7 +228,9 @@ func rename[T any, R record[T]](tx *Tx, ref, newName string) (R, error) {
 }
 
 // rotate adds a new secret; secrets already there retire at now+grace (at
-// once for a zero grace) and are dropped when their grace has passed.
+// once for a zero grace) and are dropped when their grace has passed. An
+// expired credential is refused with an [ExpiredError], and left as it was:
+// its new secret would not work, and its old one's grace would mean nothing.
 func rotate[T any, R record[T]](tx *Tx, ref, secret string, grace time.Duration) (R, error) {
 	kind := kindOf[T]()
 	r, err := get[T, R](tx, ref)
@@ -236,6 +238,9 @@ func rotate[T any, R record[T]](tx *Tx, ref, secret string, grace time.Duration)
 		return nil, err
 	}
 	c := r.credential()
+	if err := checkUsable(kind, c, tx.now); err != nil {
+		return nil, err
+	}
 	retire := tx.now.Add(grace)
 	var kept []SecretHash
 	for _, s := range c.Secrets {

@@ -351,8 +351,17 @@ func newClientRmCmd(a *app) *cobra.Command {
 func newClientRotateCmd(a *app) *cobra.Command {
 	var grace time.Duration
 	cmd := &cobra.Command{
-		Use:               "rotate-secret ID|NAME",
-		Short:             "Give an OAuth client a new secret; the old one works until --grace ends",
+		Use:   "rotate-secret ID|NAME",
+		Short: "Give an OAuth client a new secret; the old one works until --grace ends",
+		Long: `Give an OAuth client a new client_secret, printed once; the secrets it had
+keep working until --grace ends (at once with --grace 0s).
+
+An expired client cannot be rotated, as its new secret would not work
+either: create a new client instead, or remove it.
+
+EXIT CODES
+  0  rotated;  1  no such client, the client has expired, or the vault could
+  not be written;  2  bad usage, such as a negative --grace.`,
 		Args:              exactArgs(1, "one client ID or NAME"),
 		ValidArgsFunction: a.completeNames(vault.KindClient),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -373,7 +382,7 @@ func newClientRotateCmd(a *app) *cobra.Command {
 				return err
 			})
 			if err != nil {
-				return notFoundHint(err, "client ls")
+				return notFoundHint(expiredHint(err), "client ls")
 			}
 			return a.printClientSecret(c, secret, fmt.Sprintf("rotated the secret of client %s; %s", c.Name, oldSecretFor(grace)))
 		},

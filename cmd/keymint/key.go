@@ -273,8 +273,17 @@ func notFoundHint(err error, lsCmd string) error {
 func newKeyRotateCmd(a *app) *cobra.Command {
 	var grace time.Duration
 	cmd := &cobra.Command{
-		Use:               "rotate ID|NAME",
-		Short:             "Give an API key a new secret; the old one works until --grace ends",
+		Use:   "rotate ID|NAME",
+		Short: "Give an API key a new secret; the old one works until --grace ends",
+		Long: `Give an API key a new secret, printed once; the secrets it had keep
+working until --grace ends (at once with --grace 0s).
+
+An expired key cannot be rotated, as its new secret would not work either:
+create a new key instead, or remove it.
+
+EXIT CODES
+  0  rotated;  1  no such key, the key has expired, or the vault could not
+  be written;  2  bad usage, such as a negative --grace.`,
 		Args:              exactArgs(1, "one ID or NAME"),
 		ValidArgsFunction: a.completeNames(vault.KindKey),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -295,7 +304,7 @@ func newKeyRotateCmd(a *app) *cobra.Command {
 				return err
 			})
 			if err != nil {
-				return notFoundHint(err, "key ls")
+				return notFoundHint(expiredHint(err), "key ls")
 			}
 			if a.json() {
 				v := keyView(k)
@@ -309,6 +318,18 @@ func newKeyRotateCmd(a *app) *cobra.Command {
 	}
 	durationVar(cmd.Flags(), &grace, "grace", 24*time.Hour, "how long the old secret keeps working (such as 12h or 7d)")
 	return cmd
+}
+
+// expiredHint says what to do about a credential the vault refused to
+// rotate because it has expired: a new secret would not work, and the
+// expiry cannot be moved, so replace the credential or remove it.
+func expiredHint(err error) error {
+	var ee *vault.ExpiredError
+	if !errors.As(err, &ee) {
+		return err
+	}
+	return fmt.Errorf("%s %s expired %s (%s), so a new secret would not work: create a new %s with `keymint %s new` to replace it, or remove this one with `keymint %s rm %s`",
+		ee.Kind, ee.Name, ee.ExpiresAt.UTC().Format(time.RFC3339), relTime(&ee.ExpiresAt, time.Now(), ""), ee.Kind, ee.Kind, ee.Kind, ee.Name)
 }
 
 func newKeyVerifyCmd(a *app) *cobra.Command {

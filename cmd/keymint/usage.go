@@ -341,38 +341,104 @@ type historyOut struct {
 	Days       []dayJSON `json:"days"`
 }
 
+type usageLimitOptions struct {
+	remove []string
+}
+
 func newUsageLimitCmd(a *app) *cobra.Command {
+	var o usageLimitOptions
+	const missing = "ID|NAME and a limit such as 8000/month, --remove PERIOD, or none"
 	cmd := &cobra.Command{
-		Use:   "limit ID|NAME LIMIT...|none",
-		Short: "Set or lift the limits of a key or client",
-		Long: `Replace the limits of a key or client with LIMIT...: each a count per
-period, as in 8000/month or 10/second (periods: second, minute, hour, day,
-month; one limit per period). "none" lifts every limit.
+		Use:   "limit ID|NAME [LIMIT...|none] [--remove PERIOD]...",
+		Short: "Set, remove or lift the limits of a key or client",
+		Long: `Set limits of a key or client: each LIMIT a count per period, as in
+8000/month or 10/second (periods: second, minute, hour, day, month; one
+limit per period). A LIMIT adds the limit of its period, or replaces the
+one there; the limits of other periods stay as they are.
+
+--remove PERIOD removes the limit of that period and keeps the others
+(repeatable: --remove second --remove day). "none" lifts every limit.
+
+The output says the limits now in force and what changed, as in
+  client erp (cl_...): limits now 10/second, 9000/month (month changed from 8000)
+then where each limit stands, as usage show prints it. -o json prints an
+object with credential, name, kind, limits (those now in force, as
+"9000/month"), changes (period, from, to: a limit, or null for one added or
+removed) and usage (the rows of usage show -o json).
 
 Uses already counted in the current period count against a new limit: a
 limit of 8000/month set mid-month counts the uses made since the first.
 
 EXIT CODES
-  0  set;  1  no such credential, or the vault could not be written;
-  2  a malformed limit, such as 0/month, 10/fortnight or -5/day.`,
+  0  set, or already so;  1  no such credential, no limit of a --remove
+  period to remove, or the vault could not be written;  2  a malformed limit
+  or period, such as 0/month, 10/fortnight or -5/day, or one period both set
+  and removed.`,
 		Example: `  keymint usage limit erp 8000/month
   keymint usage limit partner-x 10/second 8000/month
+  keymint usage limit partner-x --remove second
   keymint usage limit erp none`,
-		Args:              requireArgs(2, "ID|NAME and a limit such as 8000/month, or none"),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 || (len(args) == 1 && len(o.remove) == 0) {
+				return usagef("missing %s", missing)
+			}
+			return nil
+		},
 		ValidArgsFunction: a.completeSubjects(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			limits, err := parseLimitArgs(args[1:])
+			change, err := parseLimitChange(args[1:], o.remove)
 			if err != nil {
 				return err
 			}
-			return a.runUsageLimit(args[0], limits)
+			return a.runUsageLimit(args[0], change)
 		},
 	}
+	cmd.Flags().StringArrayVar(&o.remove, "remove", nil, "remove the limit of this period, keeping the others: second, minute, hour, day or month (repeatable)")
 	cmd.SetFlagErrorFunc(negativeArgError(func(arg string) error {
 		_, err := parseLimitArgs([]string{arg})
 		return err
 	}))
 	return cmd
+}
+
+// limitChange is what `usage limit` is asked to do: set limits, remove
+// those of some periods, or lift them all.
+type limitChange struct {
+	set    []quota.Limit
+	remove []quota.Period
+	lift   bool
+}
+
+// parseLimitChange reads the LIMITs and --remove periods of `usage limit`.
+func parseLimitChange(args, remove []string) (limitChange, error) {
+	var c limitChange
+	if slices.ContainsFunc(args, quota.IsNone) {
+		if len(args) > 1 {
+			return c, usagef(`"none" lifts every limit; give it alone, or give limits without it`)
+		}
+		if len(remove) > 0 {
+			return c, usagef(`"none" lifts every limit; give it without --remove`)
+		}
+		c.lift = true
+		return c, nil
+	}
+	var err error
+	if c.set, err = parseLimitArgs(args); err != nil {
+		return c, err
+	}
+	for _, r := range remove {
+		p, err := quota.ParsePeriod(r)
+		if err != nil {
+			return c, usagef("invalid --remove: %w", err)
+		}
+		if i := slices.IndexFunc(c.set, func(l quota.Limit) bool { return l.Period == p }); i >= 0 {
+			return c, usagef("%s sets the %s limit that --remove %s removes; give one or the other", c.set[i], p, r)
+		}
+		if !slices.Contains(c.remove, p) {
+			c.remove = append(c.remove, p)
+		}
+	}
+	return c, nil
 }
 
 // parseLimitArgs reads the limits of `usage limit`: limits, or "none"
@@ -405,17 +471,59 @@ func parseLimitFlags(values []string) ([]vault.Limit, error) {
 	return quota.StoredLimits(limits), nil
 }
 
-func (a *app) runUsageLimit(ref string, limits []quota.Limit) error {
+// usageLimitJSON is what `usage limit -o json` prints: the limits now in
+// force, what changed, and where each limit stands.
+type usageLimitJSON struct {
+	Credential string            `json:"credential"`
+	Name       string            `json:"name"`
+	Kind       string            `json:"kind"`
+	Limits     []string          `json:"limits"`
+	Changes    []limitChangeJSON `json:"changes"`
+	Usage      []usageRow        `json:"usage"`
+}
+
+// limitChangeJSON is the change of one period's limit; From is null for a
+// limit added, To for one removed.
+type limitChangeJSON struct {
+	Period string  `json:"period"`
+	From   *string `json:"from"`
+	To     *string `json:"to"`
+}
+
+func (a *app) runUsageLimit(ref string, change limitChange) error {
 	var s subject
 	var rows []usageRow
+	var limits []quota.Limit
+	var changes []quota.LimitChange
 	var now time.Time
 	err := a.update(func(tx *vault.Tx) (err error) {
 		if s, err = findSubject(tx, ref); err != nil {
 			return err
 		}
-		s.cred().Limits = quota.StoredLimits(limits)
-		if err := s.save(tx); err != nil {
+		current, err := quota.LimitsOf(s.cred())
+		if err != nil {
 			return err
+		}
+		remove := change.remove
+		if change.lift {
+			remove = nil
+			for _, l := range current {
+				remove = append(remove, l.Period)
+			}
+		}
+		for _, p := range remove {
+			if !slices.ContainsFunc(current, func(l quota.Limit) bool { return l.Period == p }) {
+				return fmt.Errorf("%s %s has no %s limit to remove (%s); nothing was changed", s.kind(), s.cred().Name, p, limitsPhrase(current, "it has no limits", "its limits are "))
+			}
+		}
+		if limits, changes, err = quota.MergeLimits(current, change.set, remove); err != nil {
+			return usageError{err}
+		}
+		if len(changes) > 0 {
+			s.cred().Limits = quota.StoredLimits(limits)
+			if err := s.save(tx); err != nil {
+				return err
+			}
 		}
 		now = tx.Now()
 		rows, err = currentRows(tx, s, now)
@@ -424,20 +532,67 @@ func (a *app) runUsageLimit(ref string, limits []quota.Limit) error {
 	if err != nil {
 		return err
 	}
-	if a.json() {
-		return a.writeJSON(rows)
-	}
 	c := s.cred()
+	if a.json() {
+		out := usageLimitJSON{Credential: c.ID, Name: c.Name, Kind: string(s.kind()), Limits: []string{}, Changes: []limitChangeJSON{}, Usage: rows}
+		for _, l := range limits {
+			out.Limits = append(out.Limits, l.String())
+		}
+		for _, ch := range changes {
+			j := limitChangeJSON{Period: ch.Period.String()}
+			if ch.From != nil {
+				from := ch.From.String()
+				j.From = &from
+			}
+			if ch.To != nil {
+				to := ch.To.String()
+				j.To = &to
+			}
+			out.Changes = append(out.Changes, j)
+		}
+		if out.Usage == nil {
+			out.Usage = []usageRow{}
+		}
+		return a.writeJSON(out)
+	}
+	fmt.Fprintf(a.io.Out, "%s %s (%s): %s (%s)\n", s.kind(), c.Name, c.ID, limitsPhrase(limits, "no limits now", "limits now "), changesPhrase(changes))
 	if len(limits) == 0 {
-		fmt.Fprintf(a.io.Out, "%s %s (%s) has no limit now\n", s.kind(), c.Name, c.ID)
 		return nil
 	}
-	var ls []string
+	return writeUsageTable(a.io.Out, rows, now, false)
+}
+
+// limitsPhrase lists limits as "10/second, 9000/month" after prefix, or
+// says none.
+func limitsPhrase(limits []quota.Limit, none, prefix string) string {
+	if len(limits) == 0 {
+		return none
+	}
+	ls := make([]string, 0, len(limits))
 	for _, l := range limits {
 		ls = append(ls, l.String())
 	}
-	fmt.Fprintf(a.io.Out, "%s %s (%s) is limited to %s\n", s.kind(), c.Name, c.ID, strings.Join(ls, " and "))
-	return writeUsageTable(a.io.Out, rows, now, false)
+	return prefix + strings.Join(ls, ", ")
+}
+
+// changesPhrase says what changed, as in "month changed from 8000, added
+// 10/second", or "unchanged".
+func changesPhrase(changes []quota.LimitChange) string {
+	if len(changes) == 0 {
+		return "unchanged"
+	}
+	var out []string
+	for _, c := range changes {
+		switch {
+		case c.From == nil:
+			out = append(out, "added "+c.To.String())
+		case c.To == nil:
+			out = append(out, "removed "+c.From.String())
+		default:
+			out = append(out, fmt.Sprintf("%s changed from %d", c.Period, c.From.Count))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func newUsageTopUpCmd(a *app) *cobra.Command {
