@@ -120,3 +120,143 @@ func checksum(body string) string {
 	}
 	return string(out[:])
 }
+
+// FindSecrets returns the spans [start, end) of s that are shaped like a
+// keymint secret or a JWT, in order and without overlap: what must not be
+// shown in a message, a log line or a name. It looks at shape only, never at
+// the checksum, since a mistyped secret is still mostly a secret:
+//
+//   - a secret is a prefix of 1 to [MaxPrefixLen] letters and digits
+//     starting with a letter (any vault's prefix, in either case: a secret
+//     typed in capitals is still one), '_', and at least [RandomLen] base62
+//     characters: a whole secret, one with characters added, or one cut by
+//     up to its checksum. keymint's ids (16 and 22 characters after the '_')
+//     and JWT key ids (43 base64url characters in all) are too short to
+//     match.
+//   - a JWT is "eyJ" (the base64url of `{"`) and at least 7 more base64url
+//     characters, then at least two '.', each followed by any base64url.
+//
+// A span runs on over the base64url characters and dots that follow the
+// shape (less trailing dots), so nothing glued to a secret, such as a second
+// secret or the rest of a token, is left showing.
+func FindSecrets(s string) [][2]int {
+	var spans [][2]int
+	noJWT := 0 // no JWT starts before this: where the last failed try's run ends
+	for i := 0; i < len(s); {
+		end := secretAt(s, i)
+		if end < 0 && i >= noJWT && strings.HasPrefix(s[i:], jwtStart) {
+			if end = jwtAt(s, i); end < 0 {
+				noJWT = runEnd(s, i)
+			}
+		}
+		if end < 0 {
+			i++
+			continue
+		}
+		end = runEnd(s, end)
+		for s[end-1] == '.' {
+			end--
+		}
+		spans = append(spans, [2]int{i, end})
+		i = end
+	}
+	return spans
+}
+
+// Mask returns s with every span [FindSecrets] reports replaced by a hint
+// that tells what was there without any of it: a secret keeps its prefix,
+// which is not secret ("km_****"), and a JWT becomes "eyJ****". Text with
+// nothing secret-shaped in it is returned unchanged.
+func Mask(s string) string {
+	spans := FindSecrets(s)
+	if len(spans) == 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(s[last:sp[0]])
+		if strings.HasPrefix(s[sp[0]:], jwtStart) {
+			b.WriteString(jwtStart + masked)
+		} else {
+			u := sp[0] + strings.IndexByte(s[sp[0]:sp[1]], '_')
+			b.WriteString(s[sp[0] : u+1])
+			b.WriteString(masked)
+		}
+		last = sp[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+const (
+	masked      = "****"
+	jwtStart    = "eyJ"
+	jwtMinStart = 10 // "eyJhIjoxfQ" is {"a":1}: no header is shorter
+)
+
+// secretAt returns the end of the secret-shaped run that starts at s[i], or
+// -1: a prefix of 1 to MaxPrefixLen letters and digits starting with a
+// letter, '_', then RandomLen or more base62 characters.
+func secretAt(s string, i int) int {
+	if !isLetter(s[i]) {
+		return -1
+	}
+	j := i + 1
+	for j < len(s) && j-i <= MaxPrefixLen && isBase62(s[j]) {
+		j++
+	}
+	if j-i > MaxPrefixLen || j >= len(s) || s[j] != '_' {
+		return -1
+	}
+	k := j + 1
+	for k < len(s) && isBase62(s[k]) {
+		k++
+	}
+	if k-(j+1) < RandomLen {
+		return -1
+	}
+	return k
+}
+
+// jwtAt returns the end of the JWT-shaped run that starts at s[i], or -1.
+// When it is -1, no JWT starts anywhere before [runEnd](s, i) either: one
+// would have a shorter first segment, or fewer dots after it.
+func jwtAt(s string, i int) int {
+	if !strings.HasPrefix(s[i:], jwtStart) {
+		return -1
+	}
+	j := i + len(jwtStart)
+	for j < len(s) && isBase64URL(s[j]) {
+		j++
+	}
+	if j-i < jwtMinStart {
+		return -1
+	}
+	dots := 0
+	for j < len(s) && (isBase64URL(s[j]) || s[j] == '.') {
+		if s[j] == '.' {
+			dots++
+		}
+		j++
+	}
+	if dots < 2 {
+		return -1
+	}
+	return j
+}
+
+// runEnd returns the end of the run of base64url characters and dots that
+// starts at s[i].
+func runEnd(s string, i int) int {
+	for i < len(s) && (isBase64URL(s[i]) || s[i] == '.') {
+		i++
+	}
+	return i
+}
+
+func isLetter(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
+
+func isBase62(c byte) bool { return isLetter(c) || c >= '0' && c <= '9' }
+
+func isBase64URL(c byte) bool { return isBase62(c) || c == '-' || c == '_' }

@@ -108,8 +108,14 @@ var (
 )
 
 // ValidateName accepts 1 to 64 letters, digits, '.', '_' and '-', starting
-// with a letter or digit, that cannot be mistaken for an id.
+// with a letter or digit, that cannot be mistaken for an id, and that holds
+// nothing shaped like a secret or a JWT ([apikey.FindSecrets]): a name is
+// shown in lists, logs and the audit log, so a secret pasted as one would
+// be too. Its error quotes such a name masked.
 func ValidateName(name string) error {
+	if len(apikey.FindSecrets(name)) > 0 {
+		return fmt.Errorf("%w %q: it looks like a secret or a token; a name is shown in lists and logs", ErrInvalidName, apikey.Mask(name))
+	}
 	if !namePattern().MatchString(name) {
 		return fmt.Errorf("%w %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalidName, name)
 	}

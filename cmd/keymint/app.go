@@ -40,13 +40,18 @@ func run(args []string, io *streams, getenv func(string) string) int {
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	root.SetIn(io.In)
-	root.SetOut(io.Out)
-	root.SetErr(io.Err)
+	// Only cobra writes to these (help, usage, completions); keymint's
+	// commands write to a.io. A secret given as an argument is masked.
+	cobraOut, cobraErr := newMaskedWriter(io.Out), newMaskedWriter(io.Err)
+	root.SetOut(cobraOut)
+	root.SetErr(cobraErr)
 	err := root.Execute()
+	cobraOut.Flush()
+	cobraErr.Flush()
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(io.Err, "keymint: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(io.Err, "keymint: %s\n", maskSecrets(oneLine(err.Error())))
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsageError(err) {
 		return exitUsage

@@ -9,11 +9,14 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/keymint/keymint/apikey"
 )
 
 // parseScopes splits each --scope value on spaces and commas, as OAuth
 // writes scope lists, drops duplicates and checks each scope token against
-// RFC 6749 §3.3 (printable ASCII except space, '"' and '\').
+// RFC 6749 §3.3 (printable ASCII except space, '"' and '\'); a scope shaped
+// like a keymint secret or a JWT is refused.
 func parseScopes(values []string) ([]string, error) {
 	var out []string
 	for _, v := range values {
@@ -22,6 +25,11 @@ func parseScopes(values []string) ([]string, error) {
 				if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
 					return nil, usagef("invalid scope %q: use printable ASCII without quotes or backslashes", s)
 				}
+			}
+			if len(apikey.FindSecrets(s)) > 0 {
+				// A pasted secret would be stored and shown as the
+				// credential's data.
+				return nil, usagef("invalid scope %q: it looks like a secret or a token", apikey.Mask(s))
 			}
 			if !slices.Contains(out, s) {
 				out = append(out, s)
