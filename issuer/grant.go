@@ -20,14 +20,17 @@ type TokenRequest struct {
 	TTL      time.Duration
 }
 
-// TokenResponse is the RFC 6749 §5.1 response, plus expires_at for people
-// and scripts that prefer a time to a countdown.
+// TokenResponse is the successful token response of RFC 6749 §5.1, with its
+// members and no others: clients give meaning to names outside it, and
+// reading one of keymint's as their own breaks them. (Authlib, for one,
+// takes a member expires_at for epoch seconds, and its fetch_token failed
+// on the RFC 3339 time keymint once sent there.) Where a time of expiry is
+// wanted, as for the CLI's output, take the claims' ExpiresAt.
 type TokenResponse struct {
-	AccessToken string    `json:"access_token"`
-	TokenType   string    `json:"token_type"`
-	ExpiresIn   int64     `json:"expires_in"`
-	Scope       string    `json:"scope,omitempty"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope,omitempty"`
 }
 
 // ClaimsFor checks a request against what the client allows and returns the
@@ -94,7 +97,6 @@ func Mint(s *Signer, c Claims, now time.Time) (TokenResponse, error) {
 		TokenType:   "Bearer",
 		ExpiresIn:   int64(c.ExpiresAt.Sub(now.Truncate(time.Second)) / time.Second),
 		Scope:       strings.Join(c.Scope, " "),
-		ExpiresAt:   c.ExpiresAt.UTC(),
 	}, nil
 }
 

@@ -234,10 +234,15 @@ func TestTokenQuota(t *testing.T) {
 		if got := w.Header().Get("RateLimit-Remaining"); got != want || w.Header().Get("RateLimit-Limit") != "2" || w.Header().Get("X-RateLimit-Remaining") != want {
 			t.Errorf("token %d: RateLimit-Limit %q Remaining %q", i+1, w.Header().Get("RateLimit-Limit"), got)
 		}
+		checkRateLimit(t, w, `"month";q=2;w=2592000`, `"month";r=`+want+`;t=`+w.Header().Get("RateLimit-Reset"))
 	}
 	w := e.do(t, request{path: "/token", form: form, header: basic(c.ID, secret)})
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || w.Header().Get("RateLimit-Remaining") != "0" {
 		t.Fatalf("over the limit: %d Retry-After %q headers %v", w.Code, w.Header().Get("Retry-After"), w.Header())
+	}
+	checkRateLimit(t, w, `"month";q=2;w=2592000`, `"month";r=0;t=`+w.Header().Get("Retry-After"))
+	if w.Header().Get("RateLimit-Reset") != w.Header().Get("Retry-After") {
+		t.Errorf("RateLimit-Reset %q, Retry-After %q", w.Header().Get("RateLimit-Reset"), w.Header().Get("Retry-After"))
 	}
 	checkNoStore(t, w)
 	var body oauthErr
@@ -247,7 +252,7 @@ func TestTokenQuota(t *testing.T) {
 	}
 	// A client without limits has no RateLimit fields and is not stopped.
 	w = e.do(t, request{path: "/token", form: form, header: e.basic("erp")})
-	if w.Code != 200 || w.Header().Get("RateLimit-Limit") != "" {
+	if w.Code != 200 || w.Header().Get("RateLimit-Limit") != "" || w.Header().Get("RateLimit") != "" || w.Header().Get("RateLimit-Policy") != "" {
 		t.Errorf("unlimited client: %d %v", w.Code, w.Header())
 	}
 	// The vault counted the two uses: a token minted offline is refused too.

@@ -234,8 +234,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // mint checks req against what c allows, counts the use against c's
-// limits (RateLimit-* fields on the response when c has any; 429 with
-// Retry-After when one is reached) and writes the token response.
+// limits (the RateLimit fields on the response when c has any, see
+// writeRateLimit; 429 with Retry-After when one is reached) and writes the
+// token response, RFC 6749 §5.1's members alone (see TokenResponse).
 func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, snap *snapshot, req TokenRequest) *oauthError {
 	now := s.now()
 	claims, err := ClaimsFor(c, req, s.issuer, now)
@@ -269,7 +270,7 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, s
 			description: "cannot count this use now; retry", retryAfter: 1, cause: err}
 	}
 	if d.Limited {
-		quota.WriteHeaders(w.Header(), d.Status, now)
+		writeRateLimit(w.Header(), d, rateLimitPolicy(&c.Credential), now)
 	}
 	if !d.Allowed {
 		return &oauthError{status: http.StatusTooManyRequests, code: errQuotaExceeded,

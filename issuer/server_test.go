@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -131,6 +132,10 @@ func TestTokenSuccess(t *testing.T) {
 			decodeJSON(t, w.Body.Bytes(), &resp)
 			if resp["token_type"] != "Bearer" || resp["scope"] != tt.wantScope || resp["expires_in"] != tt.wantTTL.Seconds() {
 				t.Errorf("response = %v", resp)
+			}
+			// RFC 6749 §5.1's members, and nothing of keymint's own.
+			if names := slices.Sorted(maps.Keys(resp)); !slices.Equal(names, []string{"access_token", "expires_in", "scope", "token_type"}) {
+				t.Errorf("response members %q: %s", names, w.Body)
 			}
 			claims, err := ks.Verify(resp["access_token"].(string), e.clock.Now())
 			if err != nil {

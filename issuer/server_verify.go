@@ -25,13 +25,14 @@ import (
 //
 //	200  the key is valid, and one use of it was counted: X-Keymint-Key-Id,
 //	     X-Keymint-Key-Name and X-Keymint-Scopes (space-separated) say whose
-//	     it is, and RateLimit-* (with X-RateLimit-*) where it stands when it
-//	     has limits
+//	     it is, and RateLimit-Policy, RateLimit and RateLimit-* (with
+//	     X-RateLimit-*) where it stands when it has limits (see
+//	     writeRateLimit)
 //	400  the request is ambiguous: more than one Authorization or X-API-Key
 //	     field, or both kinds carrying different keys
 //	401  no key, or one that is malformed, mistyped (checksum), unknown,
 //	     retired or expired; with WWW-Authenticate: Bearer realm="keymint"
-//	429  the key is over a limit (Retry-After, RateLimit-*), or too many
+//	429  the key is over a limit (Retry-After, the RateLimit fields), or too many
 //	     failed checks came from the caller's address (Retry-After)
 //	503  the use cannot be counted now (Retry-After)
 //
@@ -140,7 +141,10 @@ type verifyKey struct {
 	// Header values, as the one-element slices http.Header holds, shared
 	// by every response: net/http only reads them.
 	id, name, scopes []string
-	body             []byte
+	// policy is the RateLimit-Policy field of a key with limits, nil
+	// for one without.
+	policy []string
+	body   []byte
 }
 
 func newVerifyKey(k *vault.Key) *verifyKey {
@@ -149,6 +153,7 @@ func newVerifyKey(k *vault.Key) *verifyKey {
 		id:     []string{k.ID},
 		name:   []string{k.Name},
 		scopes: []string{strings.Join(k.Scopes, " ")},
+		policy: rateLimitPolicy(&k.Credential),
 		// An id is key_ and base62, a name letters, digits and ._- (see
 		// vault.ValidateName): nothing to escape in JSON.
 		body: []byte(`{"valid":true,"key_id":"` + k.ID + `","name":"` + k.Name + `"}`),
@@ -248,7 +253,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 	}
 	h := w.Header()
 	if d.Limited {
-		quota.WriteHeaders(h, d.Status, now)
+		writeRateLimit(h, d, k.policy, now)
 	}
 	if !d.Allowed {
 		return &keyRequestError{status: http.StatusTooManyRequests, code: errQuotaExceeded,

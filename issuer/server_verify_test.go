@@ -83,8 +83,21 @@ func typo(secret string) string {
 }
 
 var rateLimitFields = []string{
+	"RateLimit-Policy", "RateLimit",
 	"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
 	"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+}
+
+// checkRateLimit checks the fields of the current ratelimit draft: one
+// RateLimit-Policy and one RateLimit field, with these values.
+func checkRateLimit(t testing.TB, w *httptest.ResponseRecorder, policy, limit string) {
+	t.Helper()
+	if got := w.Header().Values("RateLimit-Policy"); len(got) != 1 || got[0] != policy {
+		t.Errorf("%d: RateLimit-Policy %q, want %q", w.Code, got, policy)
+	}
+	if got := w.Header().Values("RateLimit"); len(got) != 1 || got[0] != limit {
+		t.Errorf("%d: RateLimit %q, want %q", w.Code, got, limit)
+	}
 }
 
 // checkVerifyResponse checks what every /verify response has: no caching,
@@ -392,6 +405,7 @@ func TestVerifyQuota(t *testing.T) {
 				}
 			}
 		}
+		checkRateLimit(t, w, `"month";q=2;w=2592000`, `"month";r=`+remaining+`;t=`+reset)
 		checkVerifyResponse(t, http.MethodGet, w)
 	}
 	for _, h := range []http.Header{bearer(k.secret), xAPIKey(k.secret)} {
@@ -406,6 +420,7 @@ func TestVerifyQuota(t *testing.T) {
 		if w.Header().Get("RateLimit-Remaining") != "0" || w.Header().Get("RateLimit-Limit") != "2" || w.Header().Get("X-RateLimit-Remaining") != "0" {
 			t.Errorf("over the limit: %v", w.Header())
 		}
+		checkRateLimit(t, w, `"month";q=2;w=2592000`, `"month";r=0;t=`+reset)
 		if w.Header().Get("X-Keymint-Key-Id") != "" || w.Body.String() != `{"error":"quota_exceeded"}` {
 			t.Errorf("over the limit: key id %q, body %s", w.Header().Get("X-Keymint-Key-Id"), w.Body)
 		}
@@ -414,6 +429,9 @@ func TestVerifyQuota(t *testing.T) {
 	e.clock.Advance(30 * 24 * time.Hour) // December: a new period
 	if w := e.do(t, request{method: http.MethodHead, path: "/verify", header: bearer(k.secret)}); w.Code != 200 || w.Header().Get("RateLimit-Remaining") != "1" {
 		t.Errorf("HEAD in the next period: %d %v", w.Code, w.Header())
+	} else {
+		left := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).Sub(e.clock.Now())
+		checkRateLimit(t, w, `"month";q=2;w=2592000`, `"month";r=1;t=`+strconv.Itoa(int(left/time.Second)))
 	}
 	// The vault counted exactly the uses granted: the CLI sees them.
 	err := e.open(t).View(func(tx *vault.Tx) error {
@@ -808,5 +826,46 @@ func TestVerifyLogsCarryNoKeys(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestVerifyRateLimitPolicies: a key of 10/second and 8000/month is told
+// both policies on every response, and the state of the tightest, the
+// second, on the 429 too, where Retry-After names the second's end. A key
+// of 8000/month alone reads its month.
+func TestVerifyRateLimitPolicies(t *testing.T) {
+	e := newEnv(t)
+	k := e.addKey(t, nil, vault.Key{Credential: vault.Credential{Name: "plan", Scopes: []string{"x"},
+		Limits: []vault.Limit{{Count: 8000, Period: "month"}, {Count: 10, Period: "second"}}}})
+	e.reload(t)
+	const policy = `"second";q=10;w=1, "month";q=8000;w=2592000`
+	for i := range 10 {
+		w := e.verify(t, bearer(k.secret), "")
+		if w.Code != http.StatusOK {
+			t.Fatalf("use %d: %d %s", i+1, w.Code, w.Body)
+		}
+		checkRateLimit(t, w, policy, `"second";r=`+strconv.Itoa(9-i)+`;t=1`)
+		if got := w.Header().Get("RateLimit-Remaining"); got != strconv.Itoa(9-i) {
+			t.Errorf("use %d: RateLimit-Remaining %q", i+1, got)
+		}
+	}
+	w := e.verify(t, bearer(k.secret), "")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" {
+		t.Fatalf("11th use in a second: %d Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	checkRateLimit(t, w, policy, `"second";r=0;t=1`)
+
+	monthly := e.addKey(t, nil, vault.Key{Credential: vault.Credential{Name: "monthly", Scopes: []string{"x"},
+		Limits: []vault.Limit{{Count: 8000, Period: "month"}}}})
+	e.reload(t)
+	e.clock.Advance(time.Second)
+	reset := strconv.Itoa(int(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Sub(e.clock.Now()) / time.Second))
+	w = e.verify(t, xAPIKey(monthly.secret), "")
+	if w.Code != http.StatusOK {
+		t.Fatalf("monthly key: %d %s", w.Code, w.Body)
+	}
+	checkRateLimit(t, w, `"month";q=8000;w=2592000`, `"month";r=7999;t=`+reset)
+	if got := w.Header().Get("RateLimit-Reset"); got != reset {
+		t.Errorf("RateLimit-Reset %q, want %s as RateLimit's t", got, reset)
 	}
 }

@@ -17,6 +17,14 @@ import (
 // look alike.
 const defaultIssuer = "http://127.0.0.1:8080"
 
+// tokenIssueOutput is what token issue -o json prints: the RFC 6749 token
+// response, plus expires_at for people and scripts that prefer a time to a
+// countdown. The server's /token sends the response alone.
+type tokenIssueOutput struct {
+	issuer.TokenResponse
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
 func newTokenCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
@@ -82,7 +90,7 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 		return err
 	}
 	req := issuer.TokenRequest{Scope: scopes, Audience: audience, TTL: o.ttl}
-	var resp issuer.TokenResponse
+	var resp tokenIssueOutput
 	err = a.update(func(tx *vault.Tx) error {
 		c, err := tx.Client(o.client)
 		if err != nil {
@@ -103,9 +111,10 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 		if _, err := consumeUse(tx, &c.Credential); err != nil {
 			return err
 		}
-		if resp, err = issuer.Mint(signer, claims, tx.Now()); err != nil {
+		if resp.TokenResponse, err = issuer.Mint(signer, claims, tx.Now()); err != nil {
 			return err
 		}
+		resp.ExpiresAt = claims.ExpiresAt.UTC()
 		return tx.TouchClient(c.ID)
 	})
 	if err != nil {
