@@ -42,6 +42,21 @@ var (
 	// ErrNotYetValid reports a token issued (iat) or valid from (nbf) later
 	// than the verification time plus the allowed clock skew.
 	ErrNotYetValid = errors.New("token not yet valid")
+
+	// ErrOtherIssuer reports an authentic token whose iss is not the issuer
+	// it was checked for (see [CheckActive]).
+	ErrOtherIssuer = errors.New("token is of another issuer")
+
+	// ErrRevoked reports a token whose jti was revoked.
+	ErrRevoked = errors.New("token was revoked")
+
+	// ErrClientRemoved reports a token whose client no longer exists.
+	ErrClientRemoved = errors.New("token's client no longer exists")
+
+	// ErrInvalidIssuer reports an issuer identifier that is not an absolute
+	// http or https URL without query or fragment (RFC 8414 §2); see
+	// [CheckIssuer].
+	ErrInvalidIssuer = errors.New("not a valid issuer identifier")
 )
 
 // Errors of a token request, each mapping to an RFC 6749 §5.2 error code.

@@ -400,6 +400,7 @@ func (s *Server) poll() {
 		}
 		s.ioMu.Unlock()
 	}
+	s.setVaultTrouble(err)
 	switch {
 	case err != nil && err.Error() != s.lastPollErr:
 		msg := "cannot read the vault; serving what was read before"

@@ -9,8 +9,6 @@ import (
 	"maps"
 	"net/http"
 	"net/netip"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,11 +71,13 @@ type ServerOptions struct {
 // Every token issued counts as one use of its client, and every key
 // accepted by /verify as one use of the key (see package quota).
 // Failed client authentication is throttled per remote address (IPv6 per
-// /64) and per client: after a burst of failures, attempts get 429 with
-// Retry-After until the bucket refills, with no goroutine put to sleep; a
-// client keeps working from an address it authenticated from before, so
-// that someone who knows its client_id cannot lock it out. Failed key
-// checks (an unknown or retired key) drain the same per-address buckets;
+// /64): after a burst of failures, further failures from that address get
+// 429 with Retry-After until its bucket refills, with no goroutine put to
+// sleep. The credentials are checked first: the right secret is never
+// refused by the throttle, from any address, so that someone who knows a
+// client_id cannot lock the client out; and an unknown client_id is
+// answered as a wrong secret is. Failed key checks (an unknown or retired
+// key) drain the same per-address buckets, and a valid key always passes;
 // behind a gateway, that address is the gateway's, unless the gateway is
 // one of [ServerOptions.TrustedProxies], whose X-Forwarded-For then names
 // the caller.
@@ -117,7 +117,10 @@ type Server struct {
 	// lastPollErr is the last polling error logged, so that a vault that
 	// stays unreadable is reported once rather than twice a second.
 	lastPollErr string
-	reloads     reloadCounts
+	// vaultTrouble says why the last poll could not read the vault, for
+	// /healthz; nil when it could (or before the first poll).
+	vaultTrouble atomic.Pointer[string]
+	reloads      reloadCounts
 
 	usedMu sync.Mutex
 	used   map[usedRef]struct{} // credentials used since the last flush
@@ -164,7 +167,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.Vault == nil {
 		return nil, errors.New("new server: no vault")
 	}
-	iss, err := checkIssuer(opts.Issuer)
+	iss, err := CheckIssuer(opts.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
@@ -217,19 +220,6 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	s.snap.Store(snap)
 	s.routes()
 	return s, nil
-}
-
-// checkIssuer validates an issuer identifier (RFC 8414 §2) and drops a
-// trailing slash, so that endpoint URLs join cleanly.
-func checkIssuer(s string) (string, error) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return "", fmt.Errorf("issuer %q is not an absolute http or https URL", s)
-	}
-	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#") {
-		return "", fmt.Errorf("issuer %q must not have a query or fragment (RFC 8414)", s)
-	}
-	return strings.TrimRight(s, "/"), nil
 }
 
 // Issuer returns the issuer identifier the server mints tokens under.

@@ -6,7 +6,7 @@ import "time"
 // that need another burst (the fuzz test turns it off with a huge one).
 // Call it before s serves.
 func SetAuthThrottle(s *Server, burst int, interval time.Duration) {
-	s.throttle = newThrottle(throttleConfig{burst: burst, interval: interval, trustFor: time.Hour, maxEntries: 1000})
+	s.throttle = newThrottle(throttleConfig{burst: burst, interval: interval, maxEntries: 1000})
 }
 
 // ReloadCounts returns how many partial and full reloads s has made since

@@ -135,10 +135,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	level := slog.LevelInfo
 	switch {
+	case r.Pattern == "GET /healthz":
+		// Even a 503: its cause, the vault, is logged once by the poll.
+		level = slog.LevelDebug
 	case rec.status >= 500:
 		level = slog.LevelError
-	case r.Pattern == "GET /healthz":
-		level = slog.LevelDebug
 	}
 	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
@@ -154,8 +155,12 @@ func fail(w http.ResponseWriter, r *http.Request, e *oauthError) {
 }
 
 // authenticate checks the request's client credentials against the
-// snapshot, in constant time, and applies the failed-authentication
-// throttle.
+// snapshot, in constant time, and only then applies the failed-
+// authentication throttle, to failures alone: the right secret is never
+// refused by it, from any address. An unknown client_id and a wrong secret
+// for a known one are answered alike (401 invalid_client, or 429 once the
+// caller's address is throttled), so that the answer does not tell which
+// client_ids exist; only the log tells them apart.
 func (s *Server) authenticate(r *http.Request, form map[string][]string) (*vault.Client, *snapshot, *oauthError) {
 	cred, e := clientCredentials(r.Header, form)
 	if e != nil {
@@ -163,34 +168,47 @@ func (s *Server) authenticate(r *http.Request, form map[string][]string) (*vault
 	}
 	snap := s.current()
 	now := s.now()
-	addr := s.remote(r)
 	c, known := snap.clients.get(cred.clientID)
-	if wait, ok := s.throttle.allow(addr, cred.clientID, known, now); !ok {
-		return nil, nil, &oauthError{
-			status:      http.StatusTooManyRequests,
-			code:        errTemporarily,
-			description: "too many failed client authentications; retry later",
-			retryAfter:  int(math.Ceil(max(wait.Seconds(), 1))),
-			cause:       errors.New("failed-authentication throttle"),
-		}
-	}
 	mac := s.v.MAC(cred.secret)
 	if !known {
 		vault.SecretMatches(&s.decoy, mac, now) // the same work as a wrong secret
-		s.throttle.failed(addr, cred.clientID, false, now)
-		return nil, nil, clientAuthFailed(errUnknownClient)
+		return nil, nil, s.authFailed(r, now, errUnknownClient)
 	}
 	if !vault.SecretMatches(&c.Credential, mac, now) {
-		s.throttle.failed(addr, c.ID, true, now)
 		logOf(r).clientID = c.ID
-		return nil, nil, clientAuthFailed(errWrongSecret)
+		return nil, nil, s.authFailed(r, now, errWrongSecret)
 	}
 	logOf(r).clientID = c.ID
 	if c.Expired(now) {
+		// The right secret of an expired client: no guess, nothing to
+		// throttle.
 		return nil, nil, clientAuthFailed(errClientExpired)
 	}
-	s.throttle.succeeded(addr, c.ID, now)
 	return c, snap, nil
+}
+
+// authFailed records a failed client authentication against the caller's
+// address and returns its answer: 401 invalid_client within the address's
+// allowance, else 429 with Retry-After. The answer depends on the address
+// alone, never on the client_id (see throttle).
+func (s *Server) authFailed(r *http.Request, now time.Time, cause error) *oauthError {
+	wait := s.throttle.fail(s.remote(r), now)
+	if wait == 0 {
+		return clientAuthFailed(cause)
+	}
+	return &oauthError{
+		status:      http.StatusTooManyRequests,
+		code:        errTemporarily,
+		description: "too many failed client authentications; retry later",
+		retryAfter:  retryAfterSeconds(wait),
+		cause:       fmt.Errorf("failed-authentication throttle (%w)", cause),
+	}
+}
+
+// retryAfterSeconds is a throttle's wait as a Retry-After value: whole
+// seconds, at least one.
+func retryAfterSeconds(wait time.Duration) int {
+	return int(math.Ceil(max(wait.Seconds(), 1)))
 }
 
 // handleToken is the token endpoint (RFC 6749 §4.4, §5) for the
@@ -305,29 +323,21 @@ type introspection struct {
 	JTI       string `json:"jti,omitempty"`
 }
 
-// activeClaims returns a token's claims if it is active: signed by a
-// published key, an access token of this issuer, unexpired, not revoked,
-// and of a client that still exists and has not expired. The error says
-// why not, for the log; it never quotes the token.
+// activeClaims returns a token's claims if it is active at now, as
+// [CheckActive] decides with the snapshot's key set, revocations and
+// clients. The error says why not, for the log; it never quotes the token.
 func (s *Server) activeClaims(snap *snapshot, token string, now time.Time) (Claims, error) {
-	claims, err := snap.keys.Verify(token, now)
-	if err != nil {
-		return Claims{}, err
-	}
-	if claims.Issuer != s.issuer {
-		return Claims{}, errors.New("token is of another issuer")
-	}
-	if snap.revoked.has(claims.ID) {
-		return Claims{}, errors.New("token was revoked")
-	}
-	c, ok := snap.clients.get(claims.ClientID)
-	if !ok {
-		return Claims{}, errors.New("token's client no longer exists")
-	}
-	if c.Expired(now) {
-		return Claims{}, errors.New("token's client has expired")
-	}
-	return claims, nil
+	return CheckActive(snap.keys, token, ActiveContext{
+		Issuer:  s.issuer,
+		Now:     now,
+		Revoked: func(jti string) (bool, error) { return snap.revoked.has(jti), nil },
+		Client: func(id string) (*vault.Client, error) {
+			if c, ok := snap.clients.get(id); ok {
+				return c, nil
+			}
+			return nil, fmt.Errorf("client %s: %w", id, vault.ErrNotFound)
+		},
+	})
 }
 
 // tokenRequest reads what /introspect and /revoke share: a form with one
@@ -441,8 +451,36 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, http.StatusOK, "application/json", doc)
 }
 
+// Reasons /healthz gives for 503.
+var (
+	reasonVaultUnreadable = "vault unreadable"
+	reasonVaultRolledBack = "vault rolled back"
+)
+
+// setVaultTrouble notes the outcome of a poll of the vault for /healthz:
+// err is the poll's error, nil when it read the vault.
+func (s *Server) setVaultTrouble(err error) {
+	switch {
+	case err == nil:
+		s.vaultTrouble.Store(nil)
+	case errors.Is(err, vault.ErrRolledBack):
+		s.vaultTrouble.Store(&reasonVaultRolledBack)
+	default:
+		s.vaultTrouble.Store(&reasonVaultUnreadable)
+	}
+}
+
+// handleHealth is /healthz: 200 {"status":"ok"} while the server can read
+// its vault, and 503 {"status":"unavailable","reason":...} while its last
+// poll of the vault failed (removed, unreadable, rolled back), when /token
+// and /verify cannot count uses and the snapshot goes stale. The reason is
+// short and names no path; the log says more, once.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if reason := s.vaultTrouble.Load(); reason != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": *reason})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 

@@ -9,34 +9,37 @@ import (
 // throttleConfig tunes the slowdown of failed client authentication and
 // failed API key checks.
 type throttleConfig struct {
-	// burst failures are allowed at once from one address, or against one
-	// client; after that, one more every interval.
+	// burst failures are allowed at once from one address; after that,
+	// one more every interval.
 	burst    int
 	interval time.Duration
-	// trustFor is how long a client's successful authentication from an
-	// address exempts that client and address from the client's own
-	// throttle, so that someone who knows a client_id (which is public)
-	// cannot lock the real client out by failing on purpose.
-	trustFor time.Duration
-	// maxEntries bounds each table; a full table forgets entries.
+	// maxEntries bounds the table; a full table forgets entries.
 	maxEntries int
 }
 
-var defaultThrottle = throttleConfig{burst: 10, interval: time.Second, trustFor: time.Hour, maxEntries: 100_000}
+var defaultThrottle = throttleConfig{burst: 10, interval: time.Second, maxEntries: 100_000}
 
-// throttle slows down repeated failed client authentication (per remote
-// address and per client) and failed API key checks (per address), with token buckets of failures: it never sleeps,
-// it tells the caller to refuse with 429 and how long to wait. Only
-// failures drain a bucket; a success costs nothing.
+// throttle slows down repeated failed client authentication and failed API
+// key checks, per remote address (as resolved with
+// ServerOptions.TrustedProxies), with token buckets of failures: it never
+// sleeps, it tells the caller to refuse with 429 and how long to wait.
+//
+// It is consulted only after a credential was checked, and only when the
+// check failed: a correct client secret or API key is never refused by it,
+// from any address, so that no one who knows a client_id (which is public)
+// can lock the real client out, nor learn from a 429 that a client_id
+// exists. Only failures drain a bucket; a success costs nothing.
+//
+// There is no bucket per client or per key. The secrets keymint issues
+// carry 256 bits (package apikey), which no online guessing can find, so a
+// per-client throttle would protect nothing and would hand anyone a way to
+// lock a client out. If low-entropy secrets are ever imported, a
+// per-credential slowdown belongs here, applied to those credentials alone.
 type throttle struct {
-	cfg      throttleConfig
-	mu       sync.Mutex
-	byAddr   map[string]bucket
-	byClient map[string]bucket
-	trusted  map[trustKey]time.Time // until when
+	cfg    throttleConfig
+	mu     sync.Mutex
+	byAddr map[string]bucket
 }
-
-type trustKey struct{ clientID, addr string }
 
 // bucket holds failures still allowed, as of at; it refills continuously.
 type bucket struct {
@@ -45,12 +48,7 @@ type bucket struct {
 }
 
 func newThrottle(cfg throttleConfig) *throttle {
-	return &throttle{
-		cfg:      cfg,
-		byAddr:   map[string]bucket{},
-		byClient: map[string]bucket{},
-		trusted:  map[trustKey]time.Time{},
-	}
+	return &throttle{cfg: cfg, byAddr: map[string]bucket{}}
 }
 
 // addrKey is the throttled unit of a remote address (IP:port) taken as
@@ -94,77 +92,46 @@ func (t *throttle) wait(b bucket, ok bool, now time.Time) time.Duration {
 	return time.Duration((1 - tokens) * float64(t.cfg.interval))
 }
 
-// allow reports whether an authentication attempt as clientID from addr
-// may go ahead at now, and if not, how long to wait. known says whether
-// the client exists: only existing clients have a bucket of their own.
-func (t *throttle) allow(addr, clientID string, known bool, now time.Time) (time.Duration, bool) {
+// blocked reports how long addr must wait before a failure of its is
+// answered as a failure again rather than with 429; zero if it need not.
+// It records nothing: for a failure that is no guess at a credential (a
+// mistyped API key), which must not drain the bucket.
+func (t *throttle) blocked(addr string, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b, ok := t.byAddr[addr]
-	wait := t.wait(b, ok, now)
-	if known && !t.trustedLocked(clientID, addr, now) {
-		b, ok := t.byClient[clientID]
-		wait = max(wait, t.wait(b, ok, now))
-	}
-	return wait, wait == 0
+	return t.wait(b, ok, now)
 }
 
-func (t *throttle) trustedLocked(clientID, addr string, now time.Time) bool {
-	until, ok := t.trusted[trustKey{clientID, addr}]
-	return ok && now.Before(until)
-}
-
-// failed records a failed authentication.
-func (t *throttle) failed(addr, clientID string, known bool, now time.Time) {
+// fail records a failed check of a credential from addr at now, and
+// reports how long addr must wait: zero means the failure is within the
+// allowance and is answered as such (401); otherwise it is answered with
+// 429 and Retry-After, and does not drain the bucket further.
+func (t *throttle) fail(addr string, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.take(t.byAddr, addr, now)
-	if known {
-		t.take(t.byClient, clientID, now)
+	b, ok := t.byAddr[addr]
+	if wait := t.wait(b, ok, now); wait > 0 {
+		return wait
 	}
+	if !ok && len(t.byAddr) >= t.cfg.maxEntries {
+		t.pruneLocked(now)
+	}
+	t.byAddr[addr] = bucket{tokens: max(t.level(b, ok, now)-1, 0), at: now}
+	return 0
 }
 
-func (t *throttle) take(m map[string]bucket, key string, now time.Time) {
-	b, ok := m[key]
-	if !ok && len(m) >= t.cfg.maxEntries {
-		t.pruneBuckets(m, now)
-	}
-	m[key] = bucket{tokens: max(t.level(b, ok, now)-1, 0), at: now}
-}
-
-// succeeded records a successful authentication, which makes the pair
-// trusted for a while.
-func (t *throttle) succeeded(addr, clientID string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	k := trustKey{clientID, addr}
-	if _, ok := t.trusted[k]; !ok && len(t.trusted) >= t.cfg.maxEntries {
-		for k, until := range t.trusted {
-			if !now.Before(until) {
-				delete(t.trusted, k)
-			}
-		}
-		if len(t.trusted) >= t.cfg.maxEntries {
-			for k := range t.trusted { // forget one at random
-				delete(t.trusted, k)
-				break
-			}
-		}
-	}
-	t.trusted[k] = now.Add(t.cfg.trustFor)
-}
-
-// pruneBuckets forgets buckets that have refilled, which are the same as no
+// pruneLocked forgets buckets that have refilled, which are the same as no
 // bucket; if the table is still full, it forgets one at random.
-func (t *throttle) pruneBuckets(m map[string]bucket, now time.Time) {
-	for k, b := range m {
+func (t *throttle) pruneLocked(now time.Time) {
+	for k, b := range t.byAddr {
 		if t.level(b, true, now) >= float64(t.cfg.burst) {
-			delete(m, k)
+			delete(t.byAddr, k)
 		}
 	}
-	if len(m) >= t.cfg.maxEntries {
-		for k := range m {
-			delete(m, k)
+	if len(t.byAddr) >= t.cfg.maxEntries {
+		for k := range t.byAddr {
+			delete(t.byAddr, k)
 			break
 		}
 	}

@@ -24,70 +24,66 @@ func TestAddrKey(t *testing.T) {
 }
 
 // TestThrottleBuckets: burst failures pass, the next waits for the
-// refill, and a wait is reported rather than slept.
+// refill, and a wait is reported rather than slept; a refused failure does
+// not drain the bucket further; addresses have separate buckets.
 func TestThrottleBuckets(t *testing.T) {
-	th := newThrottle(throttleConfig{burst: 3, interval: 2 * time.Second, trustFor: time.Minute, maxEntries: 100})
+	th := newThrottle(throttleConfig{burst: 3, interval: 2 * time.Second, maxEntries: 100})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 3 {
-		if _, ok := th.allow("a", "cl", true, now); !ok {
-			t.Fatalf("attempt %d refused", i)
+		if wait := th.blocked("a", now); wait != 0 {
+			t.Fatalf("before failure %d: blocked for %s", i, wait)
 		}
-		th.failed("a", "cl", true, now)
+		if wait := th.fail("a", now); wait != 0 {
+			t.Fatalf("failure %d refused, wait %s", i, wait)
+		}
 	}
-	wait, ok := th.allow("a", "cl", true, now)
-	if ok || wait != 2*time.Second {
-		t.Fatalf("after the burst: wait %s, ok %v", wait, ok)
+	if wait := th.fail("a", now); wait != 2*time.Second {
+		t.Fatalf("after the burst: wait %s, want 2s", wait)
 	}
-	// Another address is refused too, because of the client's bucket...
-	if _, ok := th.allow("b", "cl", true, now); ok {
-		t.Error("client bucket empty, but another address was let through")
+	if wait := th.blocked("a", now); wait != 2*time.Second {
+		t.Fatalf("blocked after the burst: %s, want 2s", wait)
 	}
-	// ...but not for an unknown client, which has no bucket...
-	if _, ok := th.allow("b", "cl_other", false, now); !ok {
-		t.Error("unknown client from a fresh address refused")
+	// Another address has its own bucket.
+	if wait := th.fail("b", now); wait != 0 {
+		t.Errorf("a fresh address refused, wait %s", wait)
 	}
-	// ...nor from an address the client authenticated from before.
-	th.succeeded("c", "cl", now)
-	if _, ok := th.allow("c", "cl", true, now); !ok {
-		t.Error("trusted address refused")
+	// Refused failures do not push the refill back.
+	for range 5 {
+		th.fail("a", now)
 	}
-	if th.trustedLocked("cl", "c", now.Add(2*time.Minute)) {
-		t.Error("trust did not lapse")
+	if wait := th.blocked("a", now.Add(time.Second)); wait != time.Second {
+		t.Errorf("half an interval later: wait %s, want 1s", wait)
 	}
-	// One interval later, one more attempt.
+	// One interval later, one more failure.
 	now = now.Add(2 * time.Second)
-	if _, ok := th.allow("a", "cl", true, now); !ok {
-		t.Error("refused after a refill")
+	if wait := th.fail("a", now); wait != 0 {
+		t.Errorf("refused after a refill, wait %s", wait)
 	}
-	th.failed("a", "cl", true, now)
-	if _, ok := th.allow("a", "cl", true, now); ok {
+	if wait := th.fail("a", now); wait == 0 {
 		t.Error("allowed two after one refill")
 	}
 	// Refilled buckets fill up to the burst, no more.
 	now = now.Add(time.Hour)
 	for i := range 3 {
-		if _, ok := th.allow("a", "cl", true, now); !ok {
-			t.Fatalf("after an hour, attempt %d refused", i)
+		if wait := th.fail("a", now); wait != 0 {
+			t.Fatalf("after an hour, failure %d refused", i)
 		}
-		th.failed("a", "cl", true, now)
 	}
-	if _, ok := th.allow("a", "cl", true, now); ok {
+	if wait := th.fail("a", now); wait == 0 {
 		t.Error("the burst grew beyond its size")
 	}
 }
 
-// TestThrottleBounded: a flood of addresses does not grow the tables
-// beyond their bound.
+// TestThrottleBounded: a flood of addresses does not grow the table beyond
+// its bound.
 func TestThrottleBounded(t *testing.T) {
-	th := newThrottle(throttleConfig{burst: 2, interval: time.Second, trustFor: time.Hour, maxEntries: 50})
+	th := newThrottle(throttleConfig{burst: 2, interval: time.Second, maxEntries: 50})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 1000 {
-		addr := fmt.Sprintf("198.51.100.%d", i)
-		th.failed(addr, "cl", false, now)
-		th.succeeded(addr, "cl", now)
+		th.fail(fmt.Sprintf("198.51.100.%d", i), now)
 		now = now.Add(time.Millisecond)
 	}
-	if len(th.byAddr) > 50 || len(th.trusted) > 50 {
-		t.Errorf("tables grew to %d and %d entries", len(th.byAddr), len(th.trusted))
+	if len(th.byAddr) > 50 {
+		t.Errorf("the table grew to %d entries", len(th.byAddr))
 	}
 }

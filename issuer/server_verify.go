@@ -3,11 +3,11 @@ package issuer
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keymint/keymint/apikey"
 	"github.com/keymint/keymint/quota"
@@ -212,19 +212,22 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 
 // verify checks secret and counts one use of its key. On success it has
 // written the 200 response.
+//
+// The key is checked before the failed-authentication throttle is
+// consulted, which it is for failures alone: a valid key is never refused
+// by it, from any address. Keys have no throttle bucket of their own: a key
+// is named only by its secret, so failures cannot be aimed at one. The
+// caller's address is throttled as for failed client authentication, and
+// shares its buckets.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *keyRequestError {
 	now := s.now()
-	addr := s.remote(r)
-	// Keys have no throttle bucket of their own: a key is named only by
-	// its secret, so failures cannot be aimed at one. The caller's address
-	// is throttled as for failed client authentication.
-	if wait, ok := s.throttle.allow(addr, "", false, now); !ok {
-		return &keyRequestError{status: http.StatusTooManyRequests, code: errTemporarily,
-			retryAfter: int(math.Ceil(max(wait.Seconds(), 1))), cause: errors.New("failed-authentication throttle")}
-	}
 	// A mistyped or truncated key costs no HMAC and no lookup, and is no
-	// guess at a key: it does not drain the throttle.
+	// guess at a key: it does not drain the throttle, though a throttled
+	// address gets 429 for it like for any failure.
 	if _, err := apikey.Parse(secret); err != nil {
+		if wait := s.throttle.blocked(s.remote(r), now); wait > 0 {
+			return keyThrottled(wait, err)
+		}
 		return keyRefused(err) // apikey's errors do not quote the secret
 	}
 	snap := s.current()
@@ -232,14 +235,12 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 	k, _ := snap.apiKeys.getBytes(mac)
 	if k == nil {
 		vault.SecretMatches(&s.decoy, mac, now) // the same work as a retired key
-		s.throttle.failed(addr, "", false, now)
-		return keyRefused(errUnknownKey)
+		return s.keyFailed(r, now, errUnknownKey)
 	}
 	info := logOf(r)
 	info.keyID = k.key.ID
 	if !vault.SecretMatches(&k.key.Credential, mac, now) {
-		s.throttle.failed(addr, "", false, now)
-		return keyRefused(errRetiredKey)
+		return s.keyFailed(r, now, errRetiredKey)
 	}
 	if k.key.Expired(now) {
 		return keyRefused(errKeyExpired)
@@ -266,6 +267,23 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 	h[headerKeyScopes] = k.scopes
 	writeVerifyBody(w, r, http.StatusOK, k.body)
 	return nil
+}
+
+// keyFailed records a failed key check against the caller's address and
+// returns its refusal: 401 within the address's allowance, else 429 with
+// Retry-After.
+func (s *Server) keyFailed(r *http.Request, now time.Time, cause error) *keyRequestError {
+	if wait := s.throttle.fail(s.remote(r), now); wait > 0 {
+		return keyThrottled(wait, cause)
+	}
+	return keyRefused(cause)
+}
+
+// keyThrottled is the 429 of an address whose failed checks are
+// throttled.
+func keyThrottled(wait time.Duration, cause error) *keyRequestError {
+	return &keyRequestError{status: http.StatusTooManyRequests, code: errTemporarily,
+		retryAfter: retryAfterSeconds(wait), cause: fmt.Errorf("failed-authentication throttle (%w)", cause)}
 }
 
 // refuseKey writes a /verify refusal and notes it for the log.

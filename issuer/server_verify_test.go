@@ -457,8 +457,10 @@ func TestVerifyQuota(t *testing.T) {
 
 // TestVerifyThrottle: failed key checks drain the per-address buckets of
 // failed client authentication; once empty, the address gets 429 with
-// Retry-After, even with a good key, while other addresses go on. Typos,
-// rejected by their checksum before any lookup, do not drain them.
+// Retry-After for every failed check, while other addresses go on, and a
+// good key passes from anywhere, the throttled address included. Typos,
+// rejected by their checksum before any lookup, do not drain them (but
+// get 429 from a throttled address).
 func TestVerifyThrottle(t *testing.T) {
 	e := newEnv(t)
 	issuer.SetAuthThrottle(e.srv, 3, 30*time.Second)
@@ -490,26 +492,42 @@ func TestVerifyThrottle(t *testing.T) {
 		t.Fatalf("4th failure: %d Retry-After %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
 	}
 	checkVerifyResponse(t, http.MethodGet, w)
-	if w := e.verify(t, bearer(good.secret), attacker); w.Code != http.StatusTooManyRequests {
-		t.Errorf("good key from the throttled address: %d", w.Code)
+	for name, s := range map[string]string{"retired key": old.secret, "typo": typo(good.secret)} {
+		if w := e.verify(t, bearer(s), attacker); w.Code != http.StatusTooManyRequests {
+			t.Errorf("%s from the throttled address: %d", name, w.Code)
+		}
+	}
+	for name, s := range map[string]string{"good key": good.secret, "rotated-in key": newSecret} {
+		if w := e.verify(t, bearer(s), attacker); w.Code != 200 {
+			t.Errorf("%s from the throttled address: %d %s", name, w.Code, w.Body)
+		}
 	}
 	// The buckets are those of client authentication.
 	form := url.Values{"grant_type": {"client_credentials"}}
-	if w := e.do(t, request{path: "/token", form: form, header: e.basic("erp"), remote: attacker}); w.Code != http.StatusTooManyRequests {
-		t.Errorf("/token from the throttled address: %d", w.Code)
+	if w := e.do(t, request{path: "/token", form: form, header: basic(e.clients["erp"].id, e.newSecret(t)), remote: attacker}); w.Code != http.StatusTooManyRequests {
+		t.Errorf("wrong client secret from the throttled address: %d", w.Code)
+	}
+	if w := e.do(t, request{path: "/token", form: form, header: e.basic("erp"), remote: attacker}); w.Code != 200 {
+		t.Errorf("right client secret from the throttled address: %d", w.Code)
+	}
+	if w := e.verify(t, bearer(e.newKeySecret(t)), other); w.Code != 401 {
+		t.Errorf("unknown key from another address: %d", w.Code)
 	}
 	if w := e.verify(t, bearer(good.secret), other); w.Code != 200 {
 		t.Errorf("good key from another address: %d", w.Code)
 	}
 	e.clock.Advance(30 * time.Second)
-	if w := e.verify(t, bearer(good.secret), attacker); w.Code != 200 {
-		t.Errorf("good key after 30s: %d", w.Code)
+	if w := e.verify(t, bearer(e.newKeySecret(t)), attacker); w.Code != 401 {
+		t.Errorf("unknown key after 30s: %d", w.Code)
 	}
 	// Failed client authentication drains the bucket /verify uses.
 	for range 3 {
 		e.do(t, request{path: "/token", form: form, header: basic(e.clients["erp"].id, e.newSecret(t)), remote: "192.0.2.88:1"})
 	}
-	if w := e.verify(t, bearer(good.secret), "192.0.2.88:1"); w.Code != http.StatusTooManyRequests {
+	if w := e.verify(t, bearer(e.newKeySecret(t)), "192.0.2.88:1"); w.Code != http.StatusTooManyRequests {
+		t.Errorf("unknown key from an address throttled by /token: %d", w.Code)
+	}
+	if w := e.verify(t, bearer(good.secret), "192.0.2.88:1"); w.Code != 200 {
 		t.Errorf("good key from an address throttled by /token: %d", w.Code)
 	}
 }
@@ -543,24 +561,34 @@ func TestVerifyThrottleBehindProxy(t *testing.T) {
 			t.Fatalf("client A's failure %d: %d", i+1, w.Code)
 		}
 	}
-	if w := e.verify(t, from(good.secret, "198.51.100.1"), proxy); w.Code != http.StatusTooManyRequests {
-		t.Errorf("good key from client A after 3 failures: %d, want 429", w.Code)
+	if w := e.verify(t, from(e.newKeySecret(t), "198.51.100.1"), proxy); w.Code != http.StatusTooManyRequests {
+		t.Errorf("bad key from client A after 3 failures: %d, want 429", w.Code)
 	}
-	if w := e.verify(t, from(good.secret, "203.0.113.1, 198.51.100.1"), proxy); w.Code != http.StatusTooManyRequests {
-		t.Errorf("good key from client A naming another client on its left: %d, want 429", w.Code)
+	if w := e.verify(t, from(e.newKeySecret(t), "203.0.113.1, 198.51.100.1"), proxy); w.Code != http.StatusTooManyRequests {
+		t.Errorf("bad key from client A naming another client on its left: %d, want 429", w.Code)
+	}
+	// A good key passes from client A all the same.
+	if w := e.verify(t, from(good.secret, "198.51.100.1"), proxy); w.Code != http.StatusOK {
+		t.Errorf("good key from throttled client A: %d, want 200", w.Code)
 	}
 	// Client B, behind the same proxy, is not throttled; nor is the proxy.
+	if w := e.verify(t, from(e.newKeySecret(t), "198.51.100.2"), proxy); w.Code != http.StatusUnauthorized {
+		t.Errorf("bad key from client B behind the same proxy: %d, want 401", w.Code)
+	}
 	if w := e.verify(t, from(good.secret, "198.51.100.2"), proxy); w.Code != http.StatusOK {
 		t.Errorf("good key from client B behind the same proxy: %d, want 200", w.Code)
+	}
+	if w := e.verify(t, from(e.newKeySecret(t), ""), proxy); w.Code != http.StatusUnauthorized {
+		t.Errorf("bad key from the proxy itself: %d, want 401", w.Code)
 	}
 	if w := e.verify(t, from(good.secret, ""), proxy); w.Code != http.StatusOK {
 		t.Errorf("good key from the proxy itself: %d, want 200", w.Code)
 	}
 	// X-Real-IP, without X-Forwarded-For, names client A as well.
-	h := bearer(good.secret)
+	h := bearer(e.newKeySecret(t))
 	h.Set("X-Real-IP", "198.51.100.1")
 	if w := e.verify(t, h, proxy); w.Code != http.StatusTooManyRequests {
-		t.Errorf("good key from client A in X-Real-IP: %d, want 429", w.Code)
+		t.Errorf("bad key from client A in X-Real-IP: %d, want 429", w.Code)
 	}
 
 	// A peer that is not trusted is its own address, whatever it says.
@@ -570,18 +598,18 @@ func TestVerifyThrottleBehindProxy(t *testing.T) {
 			t.Fatalf("stranger's failure %d: %d", i+1, w.Code)
 		}
 	}
-	h = from(good.secret, "198.51.100.99")
+	h = from(e.newKeySecret(t), "198.51.100.99")
 	h.Set("X-Real-IP", "198.51.100.98")
 	if w := e.verify(t, h, stranger); w.Code != http.StatusTooManyRequests {
-		t.Errorf("good key from the untrusted peer naming a fresh client: %d, want 429", w.Code)
+		t.Errorf("bad key from the untrusted peer naming a fresh client: %d, want 429", w.Code)
 	}
-	// ...and naming client B does not hurt B.
-	if w := e.verify(t, from(good.secret, "198.51.100.2"), proxy); w.Code != http.StatusOK {
-		t.Errorf("client B after the stranger's failures: %d, want 200", w.Code)
+	// ...and naming client B does not drain B's bucket.
+	if w := e.verify(t, from(e.newKeySecret(t), "198.51.100.2"), proxy); w.Code != http.StatusUnauthorized {
+		t.Errorf("client B's bad key after the stranger's failures: %d, want 401", w.Code)
 	}
 	for _, xff := range []string{"198.51.100.10", "198.51.100.99"} {
-		if w := e.verify(t, from(good.secret, xff), proxy); w.Code != http.StatusOK {
-			t.Errorf("a client the untrusted peer named in X-Forwarded-For, %s, now behind the proxy: %d, want 200", xff, w.Code)
+		if w := e.verify(t, from(e.newKeySecret(t), xff), proxy); w.Code != http.StatusUnauthorized {
+			t.Errorf("a client the untrusted peer named in X-Forwarded-For, %s, now behind the proxy: %d, want 401", xff, w.Code)
 		}
 	}
 

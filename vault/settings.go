@@ -11,6 +11,12 @@ type Settings struct {
 	// Recipients are the public recipients the data key is encrypted to;
 	// empty for a passphrase vault.
 	Recipients []string `json:"recipients,omitempty"`
+	// Issuer is the issuer identifier (iss) of the vault's tokens, which
+	// the CLI mints and checks them under and `keymint serve` serves, unless
+	// told otherwise. Empty when none was recorded, as in a vault made
+	// before there was this setting: then a default applies. The vault does
+	// not check it; package issuer does, before it is recorded.
+	Issuer string `json:"issuer,omitempty"`
 }
 
 // Settings returns the vault's settings.

@@ -51,12 +51,18 @@ func run(args []string, io *streams, getenv func(string) string) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(io.Err, "keymint: %s\n", maskSecrets(oneLine(err.Error())))
+	code := exitFailure
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsageError(err) {
-		return exitUsage
+		code = exitUsage
 	}
-	return exitFailure
+	msg := maskSecrets(oneLine(err.Error()))
+	if a.jsonErrors(root) {
+		writeJSONError(io.Err, msg, code)
+	} else {
+		fmt.Fprintf(io.Err, "keymint: %s\n", msg)
+	}
+	return code
 }
 
 // oneLine keeps an error message to the one line the CLI promises: its
@@ -96,7 +102,9 @@ Settings come from flags, then KEYMINT_* environment variables, then the
 config file, then defaults. Secrets are never taken as arguments: keymint
 reads them from files, the environment, stdin or a no-echo prompt.
 
-Exit codes: 0 success, 1 the operation failed, 2 bad usage.`,
+Exit codes: 0 success, 1 the operation failed, 2 bad usage. An error is one
+line on stderr, "keymint: " and the message; with -o json it is one JSON
+object on one line instead: {"error": "<message>", "exit": <code>}.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

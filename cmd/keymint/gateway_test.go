@@ -222,7 +222,8 @@ func TestNginxAuthRequest(t *testing.T) {
 
 	// nginx passes the client's address in X-Forwarded-For, which keymint
 	// believes from it (--trusted-proxy 127.0.0.1): bad keys from one
-	// client get that client a 429, not another behind the same nginx.
+	// client get that client a 429 for its failures, not another behind
+	// the same nginx.
 	// The test's own X-Forwarded-For stands for a hop in front of nginx.
 	t.Run("ThrottlePerClient", func(t *testing.T) {
 		send := func(t *testing.T, forwardedFor, key string) *http.Response {
@@ -248,12 +249,19 @@ func TestNginxAuthRequest(t *testing.T) {
 				t.Fatalf("unknown key %d from %s: %s, want 401", i+1, attacker, resp.Status)
 			}
 		}
-		resp := send(t, attacker, good.Secret)
-		if wantStatus(t, "good key from a client after 10 unknown keys", resp, http.StatusTooManyRequests) {
+		unknown, err := apikey.Generate("km")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := send(t, attacker, unknown)
+		if wantStatus(t, "unknown key from a client after 10 unknown keys", resp, http.StatusTooManyRequests) {
 			if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || n < 1 {
 				t.Errorf("throttled through nginx with Retry-After %q", resp.Header.Get("Retry-After"))
 			}
 		}
+		// A good key is never refused by the throttle.
+		wantStatus(t, "good key from the throttled client", send(t, attacker, good.Secret), http.StatusOK)
+		wantStatus(t, "unknown key from another client behind the same nginx", send(t, other, unknown), http.StatusUnauthorized)
 		wantStatus(t, "good key from another client behind the same nginx", send(t, other, good.Secret), http.StatusOK)
 		wantStatus(t, "good key from nginx's own client", send(t, "", good.Secret), http.StatusOK)
 		// The log names the client, and nginx as the peer.

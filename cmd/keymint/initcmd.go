@@ -22,6 +22,7 @@ type initOptions struct {
 	passphrase bool
 	keyPrefix  string
 	alg        string
+	issuer     string
 }
 
 func newInitCmd(a *app) *cobra.Command {
@@ -54,10 +55,18 @@ identity file is already there, keymint uses it instead.`,
 	}
 	cmd.Flags().StringArrayVar(&o.recipients, "recipient", nil, "encrypt to this recipient (repeatable)")
 	cmd.Flags().BoolVar(&o.passphrase, "passphrase", false, "encrypt to a passphrase instead of recipients")
-	cmd.Flags().StringVar(&o.keyPrefix, "key-prefix", "km", "prefix of API keys; client secrets get the prefix followed by \"cs\"")
+	cmd.Flags().StringVar(&o.keyPrefix, "key-prefix", "km", fmt.Sprintf("prefix of API keys, %s; client secrets get the prefix followed by \"cs\"", keyPrefixRule))
 	cmd.Flags().StringVar(&o.alg, "alg", string(issuer.DefaultAlg), "algorithm of the JWT signing key: ES256, RS256, RS512 or EdDSA")
+	cmd.Flags().StringVar(&o.issuer, "issuer", "", "record the vault's issuer URL, which token issue, token verify and serve use unless given another (default "+issuer.DefaultIssuer+")")
 	return cmd
 }
+
+// maxKeyPrefixLen is the longest --key-prefix: client secrets take the key
+// prefix followed by "cs", and both must be valid apikey prefixes.
+const maxKeyPrefixLen = apikey.MaxPrefixLen - len("cs")
+
+// keyPrefixRule is what --key-prefix accepts, as its help and its error say.
+var keyPrefixRule = fmt.Sprintf("1 to %d lowercase letters and digits, starting with a letter", maxKeyPrefixLen)
 
 type initResult struct {
 	Vault        string   `json:"vault"`
@@ -67,21 +76,24 @@ type initResult struct {
 	NewIdentity  bool     `json:"new_identity"`
 	SigningKey   string   `json:"signing_key"`
 	SigningAlg   string   `json:"signing_alg"`
+	Issuer       string   `json:"issuer,omitempty"`
 }
 
 func (a *app) runInit(o initOptions) error {
 	if o.passphrase && len(o.recipients) > 0 {
 		return usagef("--passphrase and --recipient cannot be combined: age allows a passphrase only on its own")
 	}
-	if err := apikey.ValidatePrefix(o.keyPrefix); err != nil {
-		return usageError{fmt.Errorf("--key-prefix: %w", err)}
-	}
-	if len(o.keyPrefix)+2 > apikey.MaxPrefixLen {
-		return usagef("--key-prefix %q is too long: at most %d characters", o.keyPrefix, apikey.MaxPrefixLen-2)
+	if apikey.ValidatePrefix(o.keyPrefix) != nil || len(o.keyPrefix) > maxKeyPrefixLen {
+		return usagef("--key-prefix %q: use %s", o.keyPrefix, keyPrefixRule)
 	}
 	alg, err := issuer.ParseAlg(o.alg)
 	if err != nil {
 		return usageError{fmt.Errorf("--alg: %w", err)}
+	}
+	if o.issuer != "" {
+		if o.issuer, err = issuer.CheckIssuer(o.issuer); err != nil {
+			return usageError{fmt.Errorf("invalid --issuer: %w", err)}
+		}
 	}
 	if fileExists(a.cfg.Vault) {
 		return fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrExists)
@@ -132,7 +144,7 @@ func (a *app) runInit(o initOptions) error {
 	err = vault.Create(a.cfg.Vault, vault.CreateOptions{
 		Recipients:     recipients,
 		RecipientNames: res.Recipients,
-		Settings:       vault.Settings{KeyPrefix: o.keyPrefix, ClientSecretPrefix: o.keyPrefix + "cs"},
+		Settings:       vault.Settings{KeyPrefix: o.keyPrefix, ClientSecretPrefix: o.keyPrefix + "cs", Issuer: o.issuer},
 		Options:        vault.Options{LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()},
 		Setup: func(tx *vault.Tx) error {
 			return tx.AddSigningKey(issuer.ToVault(signingKey), maxTokenTTL)
@@ -147,7 +159,7 @@ func (a *app) runInit(o initOptions) error {
 		}
 		return err
 	}
-	res.SigningKey, res.SigningAlg = signingKey.ID, string(signingKey.Alg)
+	res.SigningKey, res.SigningAlg, res.Issuer = signingKey.ID, string(signingKey.Alg), o.issuer
 	if a.json() {
 		return a.writeJSON(res)
 	}

@@ -339,7 +339,11 @@ func newKeyVerifyCmd(a *app) *cobra.Command {
 		Long: `Read an API key from stdin and check it: exit 0 when it is valid, 1 when
 it is malformed, unknown, retired, expired or over quota. The checksum
 rejects a mistyped key before any lookup. A valid key's check counts as one
-use of it (see keymint usage); one refused over quota does not.`,
+use of it (see keymint usage); one refused over quota does not.
+
+With -o json it prints {"valid": true, "key": {...}} and, for a key with a
+limit, "usage" (as keymint usage show -o json gives it); a refusal is the
+JSON error on stderr that every command gives with -o json.`,
 		Example: `  printf '%s' "$KEY" | keymint key verify`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -366,7 +370,12 @@ use of it (see keymint usage); one refused over quota does not.`,
 				if d, err = consumeUse(tx, &k.Credential); err != nil {
 					return err
 				}
-				return tx.TouchKey(k.ID)
+				if err = tx.TouchKey(k.ID); err == nil {
+					// This check is the key's last use; the lookup
+					// leaves the field empty.
+					k.LastUsedAt = &now
+				}
+				return err
 			})
 			if errors.Is(err, vault.ErrNotFound) {
 				return errors.New("invalid key: not known to this vault, or retired")

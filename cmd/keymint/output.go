@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // writeJSON prints one JSON value: what -o json promises scripts.
@@ -14,6 +16,37 @@ func (a *app) writeJSON(v any) error {
 	enc := json.NewEncoder(a.io.Out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// jsonError is an error as -o json prints it on stderr, on one line: the
+// same message the text form gives after "keymint: ", and the exit code.
+type jsonError struct {
+	Error string `json:"error"`
+	Exit  int    `json:"exit"`
+}
+
+// writeJSONError prints msg, already one line and masked, and the exit
+// code as one JSON object on one line of w.
+func writeJSONError(w io.Writer, msg string, code int) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(jsonError{Error: msg, Exit: code}) != nil {
+		fmt.Fprintf(w, "keymint: %s\n", msg)
+	}
+}
+
+// jsonErrors says whether an error of this run goes out as JSON: when -o
+// json is in force, or, if the settings could not be loaded, when the -o
+// flag or KEYMINT_OUTPUT asks for it. An -o that never got parsed leaves
+// the text form.
+func (a *app) jsonErrors(root *cobra.Command) bool {
+	if f := root.PersistentFlags().Lookup("output"); f != nil && f.Changed {
+		return strings.EqualFold(f.Value.String(), "json")
+	}
+	if a.cfg.Output != "" {
+		return strings.EqualFold(a.cfg.Output, "json")
+	}
+	return strings.EqualFold(strings.TrimSpace(a.getenv("KEYMINT_OUTPUT")), "json")
 }
 
 // table prints aligned columns for people.

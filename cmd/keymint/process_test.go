@@ -352,7 +352,18 @@ func testDamaged(t *testing.T, bin string, damage damage) {
 			default:
 				t.Fatalf("case %d: keymint %s: exit %d: %s", i, strings.Join(args, " "), code, stderr)
 			}
-			if !strings.HasPrefix(stderr, "keymint: ") || strings.Count(stderr, "\n") != 1 || strings.Contains(stderr, "panic") {
+			line := stderr
+			if slices.Contains(args, "json") {
+				// -o json: the error is {"error": ..., "exit": N} instead.
+				var je struct {
+					Error string `json:"error"`
+					Exit  int    `json:"exit"`
+				}
+				if json.Unmarshal([]byte(stderr), &je) == nil && je.Exit == code && strings.Count(stderr, "\n") == 1 {
+					line = "keymint: " + je.Error + "\n"
+				}
+			}
+			if !strings.HasPrefix(line, "keymint: ") || strings.Count(line, "\n") != 1 || strings.Contains(line, "panic") {
 				t.Fatalf("case %d: keymint %s: stderr is not one line starting with \"keymint: \": %q", i, strings.Join(args, " "), stderr)
 			}
 			// The remembered state is put back with each case: the damage

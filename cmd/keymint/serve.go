@@ -95,14 +95,15 @@ Each token issued is one use of the client, counted against its limits
 (client new --limit) in the vault, exactly, across this server and the CLI:
 responses carry RateLimit-Limit, -Remaining and -Reset, and a client over
 its limit gets 429 with Retry-After; /verify counts keys the same way.
-Repeated failed client authentication from one address, or against one
-client, gets 429 too, for a few seconds, and so do repeated checks of
-unknown or retired keys from one address. Behind a gateway that address is
-the gateway's, so that a few bad keys from anyone would get every caller a
-429: name the gateway with --trusted-proxy (a CIDR or an IP; repeatable)
-and, for requests from it, the address is the right-most one of
-X-Forwarded-For that is not itself a trusted proxy (without that field,
-X-Real-IP). With nginx, --trusted-proxy 127.0.0.1 and
+Repeated failed client authentication from one address gets 429 too, for a
+few seconds, and so do repeated checks of unknown or retired keys from one
+address; a right client secret or a valid key always passes, from any
+address, and an unknown client_id is answered as a wrong secret is. Behind
+a gateway that address is the gateway's, so that a few bad keys from anyone
+would throttle everyone's failures: name the gateway with --trusted-proxy
+(a CIDR or an IP; repeatable) and, for requests from it, the address is the
+right-most one of X-Forwarded-For that is not itself a trusted proxy
+(without that field, X-Real-IP). With nginx, --trusted-proxy 127.0.0.1 and
 "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;". Those
 fields are ignored from any other caller, which could otherwise pick its
 own address.
@@ -113,8 +114,10 @@ secret, an API key or a token) follow on stderr, as text or JSON
 (--log-format).
 
 The issuer (iss of tokens, and the base of the URLs in the metadata) is
---issuer, KEYMINT_ISSUER or the config's issuer, else http://LISTEN (https
-with TLS). Tokens are accepted by /introspect only if they name this issuer.
+--issuer, KEYMINT_ISSUER or the config's issuer; else the vault's (keymint
+init --issuer), which token issue mints under too; else http://LISTEN
+(https with TLS). Tokens are active at /introspect, as for token verify,
+only if they name this issuer.
 
 --listen, --tls-cert, --tls-key, --log-format and --trusted-proxy are
 settings like the global flags: KEYMINT_LISTEN, KEYMINT_TLS_CERT,
@@ -160,7 +163,7 @@ Exit codes: 0 stopped by a signal, 1 the server could not start or failed,
 	// Those flags that are also settings (KEYMINT_*, the config file) reach
 	// o through a.cfg.
 	f.String("listen", defaultListen, "address to listen on, HOST:PORT (port 0 picks a free one)")
-	f.String("issuer", "", "issuer URL: iss of tokens and base of the metadata's URLs (default http://LISTEN)")
+	f.String("issuer", "", "issuer URL: iss of tokens and base of the metadata's URLs (default the vault's, else http://LISTEN)")
 	f.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain)")
 	f.String("tls-key", "", "PEM private key of --tls-cert")
 	f.BoolVar(&o.insecureListen, "insecure-listen", false, "allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy)")
@@ -263,16 +266,17 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
 	listenHost, _, _ := net.SplitHostPort(o.listen)
-	if a.cfg.Issuer == "" && isUnspecified(listenHost) {
+	if err := a.checkIssuerSetting(); err != nil {
+		return err
+	}
+	// The issuer is --issuer, else the vault's, else http://LISTEN; every
+	// interface is no URL to reach the server by. Without a vault (or with
+	// --dev's) there is no vault's either, which can be said at once.
+	noIssuer := func() error {
 		return usagef("--listen %s is every interface: give --issuer, the URL clients reach this server by (such as https://auth.example)", o.listen)
 	}
-	if a.cfg.Issuer != "" {
-		if err := parseURL("--issuer", a.cfg.Issuer); err != nil {
-			return err
-		}
-		if strings.ContainsAny(a.cfg.Issuer, "?#") {
-			return usagef("invalid --issuer %q: an issuer has no query or fragment (RFC 8414)", a.cfg.Issuer)
-		}
+	if a.cfg.Issuer == "" && isUnspecified(listenHost) && (o.dev || !fileExists(a.cfg.Vault)) {
+		return noIssuer()
 	}
 
 	var (
@@ -290,6 +294,13 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 	} else if v, err = a.openVault(); err != nil {
 		return err
 	}
+	var settings vault.Settings
+	if err := v.View(func(tx *vault.Tx) (err error) { settings, err = tx.Settings(); return err }); err != nil {
+		return err
+	}
+	if a.cfg.Issuer == "" && settings.Issuer == "" && isUnspecified(listenHost) {
+		return noIssuer()
+	}
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -298,9 +309,9 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	base := o.scheme() + "://" + ln.Addr().String()
-	iss := a.cfg.Issuer
-	if iss == "" {
-		iss = o.scheme() + "://" + net.JoinHostPort(listenHost, port)
+	iss, err := a.issuerFor(settings, o.scheme()+"://"+net.JoinHostPort(listenHost, port))
+	if err != nil {
+		return err
 	}
 
 	logger := newLogger(a, o.logFormat)

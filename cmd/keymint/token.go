@@ -12,10 +12,54 @@ import (
 	"github.com/keymint/keymint/vault"
 )
 
-// defaultIssuer is the iss of offline tokens when none is configured: the
-// address `keymint serve` listens on by default, so tokens minted either way
-// look alike.
-const defaultIssuer = "http://127.0.0.1:8080"
+// defaultIssuer is the iss of offline tokens when neither the settings nor
+// the vault name one: the address `keymint serve` listens on by default, so
+// tokens minted either way look alike.
+const defaultIssuer = issuer.DefaultIssuer
+
+// issuerHelp says where the issuer comes from, for the help of the token
+// commands.
+const issuerHelp = `--issuer, KEYMINT_ISSUER or the config's issuer;
+else the vault's (keymint init --issuer); else ` + defaultIssuer
+
+// checkIssuerSetting validates --issuer (or KEYMINT_ISSUER, or the config's
+// issuer) when one is set, as a usage error, before the vault is opened.
+func (a *app) checkIssuerSetting() error {
+	_, err := a.issuerSetting()
+	return err
+}
+
+// issuerSetting is --issuer (or KEYMINT_ISSUER, or the config's issuer) as
+// issuer.CheckIssuer normalizes it, or "" when none is set.
+func (a *app) issuerSetting() (string, error) {
+	if a.cfg.Issuer == "" {
+		return "", nil
+	}
+	iss, err := issuer.CheckIssuer(a.cfg.Issuer)
+	if err != nil {
+		return "", usageError{fmt.Errorf("invalid --issuer: %w", err)}
+	}
+	return iss, nil
+}
+
+// issuerFor is the issuer tokens of the vault with settings s are minted
+// under and checked against: --issuer (or KEYMINT_ISSUER, or the config's
+// issuer), else the vault's, else fallback; normalized by
+// issuer.CheckIssuer, so that every command names it alike. token issue,
+// token verify and serve all take it from here.
+func (a *app) issuerFor(s vault.Settings, fallback string) (string, error) {
+	if iss, err := a.issuerSetting(); iss != "" || err != nil {
+		return iss, err
+	}
+	if s.Issuer != "" {
+		iss, err := issuer.CheckIssuer(s.Issuer)
+		if err != nil {
+			return "", fmt.Errorf("the vault's issuer: %w", err)
+		}
+		return iss, nil
+	}
+	return issuer.CheckIssuer(fallback)
+}
 
 // tokenIssueOutput is what token issue -o json prints: the RFC 6749 token
 // response, plus expires_at for people and scripts that prefer a time to a
@@ -51,8 +95,9 @@ output is the token alone, so TOKEN=$(keymint token issue --client ci) works;
 -o json prints the RFC 6749 token response plus expires_at.
 
 --scope, --audience and --ttl may narrow what the client allows, never widen
-it. The token's issuer (iss) is --issuer, KEYMINT_ISSUER or the config's
-issuer, else ` + defaultIssuer + `. Counts as one use of the client.`,
+it. Counts as one use of the client.
+
+The token's issuer (iss) is ` + issuerHelp + `.`,
 		Example: `  TOKEN=$(keymint token issue --client erp)
   keymint token issue --client erp --scope invoices:read --audience https://api.example --ttl 10m -o json`,
 		Args: noArgs,
@@ -63,6 +108,9 @@ issuer, else ` + defaultIssuer + `. Counts as one use of the client.`,
 			if o.ttl < 0 {
 				return usagef("--ttl must be positive")
 			}
+			if err := a.checkIssuerSetting(); err != nil {
+				return err
+			}
 			return a.runTokenIssue(o)
 		},
 	}
@@ -71,13 +119,9 @@ issuer, else ` + defaultIssuer + `. Counts as one use of the client.`,
 	f.StringArrayVar(&o.scopes, "scope", nil, "scopes to request, within the client's (repeatable; space- or comma-separated)")
 	f.StringArrayVar(&o.audience, "audience", nil, "audience (aud), among the client's if it has any (repeatable)")
 	durationVar(f, &o.ttl, "ttl", 0, "token lifetime, at most the client's token TTL (default the client's)")
-	f.String("issuer", "", "issuer (iss) of the token (default "+defaultIssuer+")")
+	f.String("issuer", "", "issuer (iss) of the token (default the vault's, else "+defaultIssuer+")")
 	_ = cmd.RegisterFlagCompletionFunc("client", a.completeNames(vault.KindClient))
 	return cmd
-}
-
-func (a *app) issuerURL() string {
-	return orDefault(a.cfg.Issuer, defaultIssuer)
 }
 
 func (a *app) runTokenIssue(o tokenIssueOptions) error {
@@ -96,7 +140,15 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 		if err != nil {
 			return lookupHint(err, "client ls")
 		}
-		claims, err := issuer.ClaimsFor(c, req, a.issuerURL(), tx.Now())
+		settings, err := tx.Settings()
+		if err != nil {
+			return err
+		}
+		iss, err := a.issuerFor(settings, defaultIssuer)
+		if err != nil {
+			return err
+		}
+		claims, err := issuer.ClaimsFor(c, req, iss, tx.Now())
 		if err != nil {
 			return tokenRequestError(err)
 		}
@@ -136,12 +188,17 @@ func tokenRequestError(err error) error {
 }
 
 func newTokenVerifyCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "verify [TOKEN]",
 		Short: "Check an access token against the vault's signing keys",
 		Long: `Check an access token (the argument, or stdin when there is none) against
-the vault's signing keys and revocations, and print its claims. Exit 0 when
-it is valid; 1 when it is expired, revoked, tampered with or not keymint's.
+the vault, and print its claims. Exit 0 when it is active, exactly when
+keymint serve's /introspect would say so: signed by a published signing
+key, an access token (typ at+jwt), of this vault's issuer, neither expired
+nor not yet valid, not revoked, and of a client that still exists and has
+not expired. Exit 1 otherwise, saying why.
+
+The issuer expected is ` + issuerHelp + `.
 
 Prefer stdin: a token on the command line is visible to other local users.`,
 		Example: `  keymint token issue --client erp | keymint token verify
@@ -162,9 +219,14 @@ Prefer stdin: a token on the command line is visible to other local users.`,
 			if token == "" {
 				return usagef("no token: pass it as the argument or on stdin")
 			}
+			if err := a.checkIssuerSetting(); err != nil {
+				return err
+			}
 			return a.runTokenVerify(token)
 		},
 	}
+	cmd.Flags().String("issuer", "", "issuer (iss) the token must name (default the vault's, else "+defaultIssuer+")")
+	return cmd
 }
 
 type claimsJSON struct {
@@ -182,6 +244,14 @@ func (a *app) runTokenVerify(token string) error {
 	var claims issuer.Claims
 	var clientName string
 	err := a.view(func(tx *vault.Tx) error {
+		settings, err := tx.Settings()
+		if err != nil {
+			return err
+		}
+		iss, err := a.issuerFor(settings, defaultIssuer)
+		if err != nil {
+			return err
+		}
 		keys, err := tx.SigningKeys()
 		if err != nil {
 			return err
@@ -190,20 +260,22 @@ func (a *app) runTokenVerify(token string) error {
 		if err != nil {
 			return err
 		}
-		if claims, err = ks.Verify(token, tx.Now()); err != nil {
+		claims, err = issuer.CheckActive(ks, token, issuer.ActiveContext{
+			Issuer:  iss,
+			Now:     tx.Now(),
+			Revoked: tx.Revoked,
+			Client: func(id string) (*vault.Client, error) {
+				c, err := tx.Client(id)
+				if err == nil {
+					clientName = c.Name
+				}
+				return c, err
+			},
+		})
+		if issuer.IsInactive(err) {
 			return fmt.Errorf("invalid token: %w", err)
 		}
-		revoked, err := tx.Revoked(claims.ID)
-		if err != nil {
-			return err
-		}
-		if revoked {
-			return errors.New("invalid token: it was revoked")
-		}
-		if c, err := tx.Client(claims.ClientID); err == nil {
-			clientName = c.Name
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
@@ -216,12 +288,7 @@ func (a *app) runTokenVerify(token string) error {
 		}})
 	}
 	now := time.Now()
-	client := claims.ClientID
-	if clientName != "" {
-		client = clientName + " (" + claims.ClientID + ")"
-	} else {
-		client += " (no longer in the vault)"
-	}
+	client := clientName + " (" + claims.ClientID + ")"
 	t := newTable(a.io.Out, "CLAIM", "VALUE")
 	t.row("valid", "yes")
 	t.row("client", client)
