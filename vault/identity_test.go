@@ -134,8 +134,14 @@ func TestIdentitiesUnlock(t *testing.T) {
 	// age refuses to mix post-quantum and classic recipients, so a hybrid
 	// identity cannot share a vault with X25519 or SSH ones.
 	hr, _ := vault.ParseRecipient(h.Recipient().String(), nil)
-	if err := vault.Create(filepath.Join(t.TempDir(), "mixed.db"), vault.CreateOptions{Recipients: []age.Recipient{hr, x.Recipient()}}); err == nil {
-		t.Error("Create with hybrid and X25519 recipients succeeded; age refuses the mix")
+	sr, err := vault.ParseRecipient(sshPub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mix := range [][]age.Recipient{{hr, x.Recipient()}, {x.Recipient(), hr}, {hr, sr}} {
+		if err := vault.Create(filepath.Join(t.TempDir(), "mixed.db"), vault.CreateOptions{Recipients: mix}); !errors.Is(err, vault.ErrMixedRecipients) {
+			t.Errorf("Create with post-quantum and classic recipients = %v, want ErrMixedRecipients", err)
+		}
 	}
 
 	// A vault to several classic recipients opens with any one of them.
