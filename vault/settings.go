@@ -15,7 +15,7 @@ type Settings struct {
 	// the CLI mints and checks them under and `keymint serve` serves, unless
 	// told otherwise. Empty when none was recorded, as in a vault made
 	// before there was this setting: then a default applies. The vault does
-	// not check it; package issuer does, before it is recorded.
+	// not check it; token.CheckIssuer does, before it is recorded.
 	Issuer string `json:"issuer,omitempty"`
 }
 

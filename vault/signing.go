@@ -7,7 +7,7 @@ import (
 )
 
 // SigningKey is a JWT signing key as stored. The private key is sealed like
-// every other record; package issuer gives it meaning.
+// every other record; package token gives it meaning.
 type SigningKey struct {
 	ID         string     `json:"kid"`
 	Alg        string     `json:"alg"`

@@ -37,7 +37,7 @@ import (
 	"time"
 
 	"github.com/keymint/keymint/apikey"
-	"github.com/keymint/keymint/issuer"
+	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
 )
 
@@ -61,11 +61,11 @@ func main() {
 func signOneToken(path string) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		key, err := issuer.GenerateSigningKey(issuer.ES256, time.Now())
+		key, err := token.GenerateSigningKey(token.ES256, time.Now())
 		if err != nil {
 			return err
 		}
-		if data, err = json.Marshal(issuer.ToVault(key)); err != nil {
+		if data, err = json.Marshal(token.ToVault(key)); err != nil {
 			return err
 		}
 		if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -78,30 +78,30 @@ func signOneToken(path string) error {
 	if err := json.Unmarshal(data, &stored); err != nil {
 		return err
 	}
-	key, err := issuer.FromVault(&stored)
+	key, err := token.FromVault(&stored)
 	if err != nil {
 		return err
 	}
-	signer, err := issuer.NewSigner(key)
+	signer, err := token.NewSigner(key)
 	if err != nil {
 		return err
 	}
 	const id, iss = "cl_baselineclient00000", "http://127.0.0.1:8080"
 	now := time.Now().Truncate(time.Second)
-	token, err := signer.Sign(issuer.Claims{Issuer: iss, Subject: id, Audience: []string{iss}, IssuedAt: now, ExpiresAt: now.Add(time.Hour), ID: issuer.NewJTI(), ClientID: id, Scope: []string{"api:read"}})
+	jwt, err := signer.Sign(token.Claims{Issuer: iss, Subject: id, Audience: []string{iss}, IssuedAt: now, ExpiresAt: now.Add(time.Hour), ID: token.NewJTI(), ClientID: id, Scope: []string{"api:read"}})
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Println(token)
+	_, err = fmt.Println(jwt)
 	return err
 }
 
 func run(listen string) error {
-	key, err := issuer.GenerateSigningKey(issuer.ES256, time.Now())
+	key, err := token.GenerateSigningKey(token.ES256, time.Now())
 	if err != nil {
 		return err
 	}
-	signer, err := issuer.NewSigner(key)
+	signer, err := token.NewSigner(key)
 	if err != nil {
 		return err
 	}
@@ -140,8 +140,8 @@ func run(listen string) error {
 			return
 		}
 		now := time.Now().Truncate(time.Second)
-		c := issuer.Claims{Issuer: iss, Subject: id, Audience: []string{iss}, IssuedAt: now, ExpiresAt: now.Add(time.Hour), ID: issuer.NewJTI(), ClientID: id, Scope: []string{"api:read"}}
-		resp, err := issuer.Mint(signer, c, now)
+		c := token.Claims{Issuer: iss, Subject: id, Audience: []string{iss}, IssuedAt: now, ExpiresAt: now.Add(time.Hour), ID: token.NewJTI(), ClientID: id, Scope: []string{"api:read"}}
+		resp, err := token.Mint(signer, c, now)
 		if err != nil {
 			http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
 			return

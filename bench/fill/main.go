@@ -7,7 +7,7 @@
 // mode 0600, never replacing a file; a missing directory of ID_FILE or VAULT
 // is made with mode 0700. The vault is set up as `keymint init` sets one up
 // (key prefix "km", client secret prefix "kmcs", an active signing key of
-// issuer.DefaultAlg), then gets N API keys (key-0000001...) and N
+// token.DefaultAlg), then gets N API keys (key-0000001...) and N
 // client_credentials clients (client-0000001...), each with scope api:read
 // and, for clients, a one-hour token lifetime, --batch (default 1000) to a
 // transaction.
@@ -34,7 +34,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keymint/keymint/apikey"
-	"github.com/keymint/keymint/issuer"
+	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
 )
 
@@ -53,7 +53,7 @@ const maxTokenTTL = 30 * 24 * time.Hour
 var scopes = []string{"api:read"}
 
 const (
-	grantClientCredentials = issuer.GrantClientCredentials
+	grantClientCredentials = token.GrantClientCredentials
 	tokenTTL               = time.Hour
 )
 
@@ -163,7 +163,7 @@ func fill(o options) (_ *output, err error) {
 		}
 	}()
 
-	signingKey, err := issuer.GenerateSigningKey(issuer.DefaultAlg, time.Now())
+	signingKey, err := token.GenerateSigningKey(token.DefaultAlg, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func fill(o options) (_ *output, err error) {
 		Settings:       vault.Settings{KeyPrefix: keyPrefix, ClientSecretPrefix: clientSecretPrefix},
 		Options:        opts,
 		Setup: func(tx *vault.Tx) error {
-			return tx.AddSigningKey(issuer.ToVault(signingKey), maxTokenTTL)
+			return tx.AddSigningKey(token.ToVault(signingKey), maxTokenTTL)
 		},
 	})
 	if err != nil {

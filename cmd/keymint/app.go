@@ -53,7 +53,7 @@ func run(args []string, io *streams, getenv func(string) string) int {
 	}
 	code := exitFailure
 	var ue usageError
-	if errors.As(err, &ue) || isCobraUsageError(err) {
+	if errors.As(err, &ue) {
 		code = exitUsage
 	}
 	msg := maskSecrets(oneLine(err.Error()))
@@ -77,20 +77,6 @@ func oneLine(s string) string {
 	return strings.Join(parts, "; ")
 }
 
-// isCobraUsageError recognises cobra's own argument and command errors,
-// which it returns as plain errors starting with one of these phrases.
-// Only the start is looked at: an error of keymint's own may quote such a
-// phrase (a name, a token's algorithm) and is still a failure, exit 1.
-func isCobraUsageError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "received ", "flag needs an argument", "invalid argument"} {
-		if strings.HasPrefix(msg, p) {
-			return true
-		}
-	}
-	return false
-}
-
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "keymint",
@@ -112,6 +98,21 @@ object on one line instead: {"error": "<message>", "exit": <code>}.`,
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	// An unknown command is keymint's own usage error, not cobra's untyped
+	// one: exit codes never depend on the text of another library's errors.
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		hint := ""
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf("; did you mean %q?", s[0])
+		}
+		return usagef("unknown command %q for %q%s; see `keymint --help`", args[0], cmd.CommandPath(), hint)
+	}
+	// Runnable, so that cobra calls Args rather than answering an unknown
+	// command itself; with no command, the help.
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	addGlobalFlags(root.PersistentFlags())
 	root.AddCommand(
 		newInitCmd(a),
@@ -195,6 +196,16 @@ func requireArgs(n int, what string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
 		if len(args) < n {
 			return usagef("missing %s", what)
+		}
+		return nil
+	}
+}
+
+// maxArgs is cobra.MaximumNArgs with keymint's usage exit code.
+func maxArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) > n {
+			return usagef("expected at most %s, got %d arguments", what, len(args))
 		}
 		return nil
 	}

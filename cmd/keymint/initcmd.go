@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keymint/keymint/apikey"
-	"github.com/keymint/keymint/issuer"
+	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
 )
 
@@ -56,8 +56,8 @@ identity file is already there, keymint uses it instead.`,
 	cmd.Flags().StringArrayVar(&o.recipients, "recipient", nil, "encrypt to this recipient (repeatable)")
 	cmd.Flags().BoolVar(&o.passphrase, "passphrase", false, "encrypt to a passphrase instead of recipients")
 	cmd.Flags().StringVar(&o.keyPrefix, "key-prefix", "km", fmt.Sprintf("prefix of API keys, %s; client secrets get the prefix followed by \"cs\"", keyPrefixRule))
-	cmd.Flags().StringVar(&o.alg, "alg", string(issuer.DefaultAlg), "algorithm of the JWT signing key: ES256, RS256, RS512 or EdDSA")
-	cmd.Flags().StringVar(&o.issuer, "issuer", "", "record the vault's issuer URL, which token issue, token verify and serve use unless given another (default "+issuer.DefaultIssuer+")")
+	cmd.Flags().StringVar(&o.alg, "alg", string(token.DefaultAlg), "algorithm of the JWT signing key: ES256, RS256, RS512 or EdDSA")
+	cmd.Flags().StringVar(&o.issuer, "issuer", "", "record the vault's issuer URL, which token issue, token verify and serve use unless given another (default "+token.DefaultIssuer+")")
 	return cmd
 }
 
@@ -86,12 +86,12 @@ func (a *app) runInit(o initOptions) error {
 	if apikey.ValidatePrefix(o.keyPrefix) != nil || len(o.keyPrefix) > maxKeyPrefixLen {
 		return usagef("--key-prefix %q: use %s", o.keyPrefix, keyPrefixRule)
 	}
-	alg, err := issuer.ParseAlg(o.alg)
+	alg, err := token.ParseAlg(o.alg)
 	if err != nil {
 		return usageError{fmt.Errorf("--alg: %w", err)}
 	}
 	if o.issuer != "" {
-		if o.issuer, err = issuer.CheckIssuer(o.issuer); err != nil {
+		if o.issuer, err = token.CheckIssuer(o.issuer); err != nil {
 			return usageError{fmt.Errorf("invalid --issuer: %w", err)}
 		}
 	}
@@ -136,7 +136,7 @@ func (a *app) runInit(o initOptions) error {
 		recipients, res.Recipients = []vault.Recipient{r}, []string{fmt.Sprint(r)}
 		res.IdentityFile, res.NewIdentity = a.cfg.Identity, created != nil
 	}
-	signingKey, err := issuer.GenerateSigningKey(alg, time.Now())
+	signingKey, err := token.GenerateSigningKey(alg, time.Now())
 	if err != nil {
 		undoIdentity()
 		return err
@@ -147,7 +147,7 @@ func (a *app) runInit(o initOptions) error {
 		Settings:       vault.Settings{KeyPrefix: o.keyPrefix, ClientSecretPrefix: o.keyPrefix + "cs", Issuer: o.issuer},
 		Options:        vault.Options{LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()},
 		Setup: func(tx *vault.Tx) error {
-			return tx.AddSigningKey(issuer.ToVault(signingKey), maxTokenTTL)
+			return tx.AddSigningKey(token.ToVault(signingKey), maxTokenTTL)
 		},
 	})
 	if err != nil {

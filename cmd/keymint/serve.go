@@ -19,7 +19,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keymint/keymint/apikey"
-	"github.com/keymint/keymint/issuer"
+	"github.com/keymint/keymint/server"
+	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
 )
 
@@ -315,7 +316,7 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 	}
 
 	logger := newLogger(a, o.logFormat)
-	srv, err := issuer.NewServer(issuer.ServerOptions{Vault: v, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies})
+	srv, err := server.New(server.Options{Vault: v, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies})
 	if err != nil {
 		if errors.Is(err, vault.ErrNotFound) {
 			return fmt.Errorf("vault %s has no active signing key; create one with `keymint signing-key new`", v.Path())
@@ -426,7 +427,7 @@ func createDevVault(path string, lockTimeout time.Duration) (*vault.Vault, *devC
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := issuer.GenerateSigningKey(issuer.ES256, time.Now())
+	key, err := token.GenerateSigningKey(token.ES256, time.Now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -448,7 +449,7 @@ func createDevVault(path string, lockTimeout time.Duration) (*vault.Vault, *devC
 		Settings:       settings,
 		Options:        opts,
 		Setup: func(tx *vault.Tx) error {
-			if err := tx.AddSigningKey(issuer.ToVault(key), maxTokenTTL); err != nil {
+			if err := tx.AddSigningKey(token.ToVault(key), maxTokenTTL); err != nil {
 				return err
 			}
 			return tx.CreateClient(c, secret)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keymint/keymint/issuer"
+	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
 )
 
@@ -94,15 +94,15 @@ verifying until they expire. Running servers pick up the new key within a
 second.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			parsed, err := issuer.ParseAlg(alg)
+			parsed, err := token.ParseAlg(alg)
 			if err != nil {
 				return usageError{fmt.Errorf("--alg: %w", err)}
 			}
-			k, err := issuer.GenerateSigningKey(parsed, time.Now())
+			k, err := token.GenerateSigningKey(parsed, time.Now())
 			if err != nil {
 				return err
 			}
-			stored := issuer.ToVault(k)
+			stored := token.ToVault(k)
 			err = a.update(func(tx *vault.Tx) error {
 				ttl, err := longestTokenTTL(tx)
 				if err != nil {
@@ -123,7 +123,7 @@ second.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&alg, "alg", string(issuer.DefaultAlg), "algorithm: ES256, RS256, RS512 or EdDSA")
+	cmd.Flags().StringVar(&alg, "alg", string(token.DefaultAlg), "algorithm: ES256, RS256, RS512 or EdDSA")
 	return cmd
 }
 

@@ -8,14 +8,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keymint/keymint/issuer"
+	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
 )
 
 // defaultIssuer is the iss of offline tokens when neither the settings nor
 // the vault name one: the address `keymint serve` listens on by default, so
 // tokens minted either way look alike.
-const defaultIssuer = issuer.DefaultIssuer
+const defaultIssuer = token.DefaultIssuer
 
 // issuerHelp says where the issuer comes from, for the help of the token
 // commands.
@@ -30,12 +30,12 @@ func (a *app) checkIssuerSetting() error {
 }
 
 // issuerSetting is --issuer (or KEYMINT_ISSUER, or the config's issuer) as
-// issuer.CheckIssuer normalizes it, or "" when none is set.
+// token.CheckIssuer normalizes it, or "" when none is set.
 func (a *app) issuerSetting() (string, error) {
 	if a.cfg.Issuer == "" {
 		return "", nil
 	}
-	iss, err := issuer.CheckIssuer(a.cfg.Issuer)
+	iss, err := token.CheckIssuer(a.cfg.Issuer)
 	if err != nil {
 		return "", usageError{fmt.Errorf("invalid --issuer: %w", err)}
 	}
@@ -45,27 +45,27 @@ func (a *app) issuerSetting() (string, error) {
 // issuerFor is the issuer tokens of the vault with settings s are minted
 // under and checked against: --issuer (or KEYMINT_ISSUER, or the config's
 // issuer), else the vault's, else fallback; normalized by
-// issuer.CheckIssuer, so that every command names it alike. token issue,
+// token.CheckIssuer, so that every command names it alike. token issue,
 // token verify and serve all take it from here.
 func (a *app) issuerFor(s vault.Settings, fallback string) (string, error) {
 	if iss, err := a.issuerSetting(); iss != "" || err != nil {
 		return iss, err
 	}
 	if s.Issuer != "" {
-		iss, err := issuer.CheckIssuer(s.Issuer)
+		iss, err := token.CheckIssuer(s.Issuer)
 		if err != nil {
 			return "", fmt.Errorf("the vault's issuer: %w", err)
 		}
 		return iss, nil
 	}
-	return issuer.CheckIssuer(fallback)
+	return token.CheckIssuer(fallback)
 }
 
 // tokenIssueOutput is what token issue -o json prints: the RFC 6749 token
 // response, plus expires_at for people and scripts that prefer a time to a
 // countdown. The server's /token sends the response alone.
 type tokenIssueOutput struct {
-	issuer.TokenResponse
+	token.Response
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
@@ -133,7 +133,7 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 	if err != nil {
 		return err
 	}
-	req := issuer.TokenRequest{Scope: scopes, Audience: audience, TTL: o.ttl}
+	req := token.Request{Scope: scopes, Audience: audience, TTL: o.ttl}
 	var resp tokenIssueOutput
 	err = a.update(func(tx *vault.Tx) error {
 		c, err := tx.Client(o.client)
@@ -148,7 +148,7 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 		if err != nil {
 			return err
 		}
-		claims, err := issuer.ClaimsFor(c, req, iss, tx.Now())
+		claims, err := token.ClaimsFor(c, req, iss, tx.Now())
 		if err != nil {
 			return tokenRequestError(err)
 		}
@@ -156,14 +156,14 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 		if err != nil {
 			return err
 		}
-		signer, err := issuer.ActiveSigner(keys)
+		signer, err := token.ActiveSigner(keys)
 		if err != nil {
 			return err
 		}
 		if _, err := consumeUse(tx, &c.Credential); err != nil {
 			return err
 		}
-		if resp.TokenResponse, err = issuer.Mint(signer, claims, tx.Now()); err != nil {
+		if resp.Response, err = token.Mint(signer, claims, tx.Now()); err != nil {
 			return err
 		}
 		resp.ExpiresAt = claims.ExpiresAt.UTC()
@@ -181,7 +181,7 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 
 // tokenRequestError makes a request the client does not allow a usage error.
 func tokenRequestError(err error) error {
-	if errors.Is(err, issuer.ErrInvalidScope) || errors.Is(err, issuer.ErrInvalidRequest) {
+	if errors.Is(err, token.ErrInvalidScope) || errors.Is(err, token.ErrInvalidRequest) {
 		return usageError{err}
 	}
 	return err
@@ -203,7 +203,7 @@ The issuer expected is ` + issuerHelp + `.
 Prefer stdin: a token on the command line is visible to other local users.`,
 		Example: `  keymint token issue --client erp | keymint token verify
   printf '%s' "$TOKEN" | keymint token verify -o json`,
-		Args: cobra.MaximumNArgs(1),
+		Args: maxArgs(1, "one token"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var token string
 			if len(args) == 1 {
@@ -240,8 +240,8 @@ type claimsJSON struct {
 	Scope     string    `json:"scope"`
 }
 
-func (a *app) runTokenVerify(token string) error {
-	var claims issuer.Claims
+func (a *app) runTokenVerify(raw string) error {
+	var claims token.Claims
 	var clientName string
 	err := a.view(func(tx *vault.Tx) error {
 		settings, err := tx.Settings()
@@ -256,11 +256,11 @@ func (a *app) runTokenVerify(token string) error {
 		if err != nil {
 			return err
 		}
-		ks, err := issuer.PublishedKeySet(keys, tx.Now())
+		ks, err := token.PublishedKeySet(keys, tx.Now())
 		if err != nil {
 			return err
 		}
-		claims, err = issuer.CheckActive(ks, token, issuer.ActiveContext{
+		claims, err = token.CheckActive(ks, raw, token.ActiveContext{
 			Issuer:  iss,
 			Now:     tx.Now(),
 			Revoked: tx.Revoked,
@@ -272,7 +272,7 @@ func (a *app) runTokenVerify(token string) error {
 				return c, err
 			},
 		})
-		if issuer.IsInactive(err) {
+		if token.IsInactive(err) {
 			return fmt.Errorf("invalid token: %w", err)
 		}
 		return err

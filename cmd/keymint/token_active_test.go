@@ -17,14 +17,14 @@ import (
 	"time"
 
 	"github.com/keymint/keymint/apikey"
-	"github.com/keymint/keymint/issuer"
+	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
 )
 
 // TestTokenVerifyAgreesWithIntrospect runs one set of tokens through
 // `keymint token verify` and through /introspect of a `keymint serve` on the
 // same vault, and checks that they agree on each: both call
-// issuer.CheckActive. The vault records its issuer, which both take from
+// token.CheckActive. The vault records its issuer, which both take from
 // it; the server listens on a port of its own choosing, which does not
 // change the issuer.
 func TestTokenVerifyAgreesWithIntrospect(t *testing.T) {
@@ -48,18 +48,18 @@ func TestTokenVerifyAgreesWithIntrospect(t *testing.T) {
 	otherIssuer := strings.TrimSpace(cli(t, env, "token", "issue", "--client", "erp", "--issuer", "https://elsewhere.test"))
 
 	now := time.Now().UTC().Truncate(time.Second)
-	claims := func(clientID string, iat, exp time.Time) issuer.Claims {
-		return issuer.Claims{Issuer: iss, Subject: clientID, Audience: []string{iss}, IssuedAt: iat,
-			ExpiresAt: exp, ID: issuer.NewJTI(), ClientID: clientID, Scope: []string{"x"}}
+	claims := func(clientID string, iat, exp time.Time) token.Claims {
+		return token.Claims{Issuer: iss, Subject: clientID, Audience: []string{iss}, IssuedAt: iat,
+			ExpiresAt: exp, ID: token.NewJTI(), ClientID: clientID, Scope: []string{"x"}}
 	}
-	var active issuer.SigningKey
+	var active token.SigningKey
 	v := openTestVault(t, env, time.Now)
 	if err := v.Update(func(tx *vault.Tx) error {
 		k, err := tx.ActiveSigningKey()
 		if err != nil {
 			return err
 		}
-		if active, err = issuer.FromVault(k); err != nil {
+		if active, err = token.FromVault(k); err != nil {
 			return err
 		}
 		c := tokenClaims(t, revoked)
@@ -67,11 +67,11 @@ func TestTokenVerifyAgreesWithIntrospect(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	signer, err := issuer.NewSigner(active)
+	signer, err := token.NewSigner(active)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sign := func(s *issuer.Signer, c issuer.Claims) string {
+	sign := func(s *token.Signer, c token.Claims) string {
 		t.Helper()
 		tok, err := s.Sign(c)
 		if err != nil {
@@ -79,11 +79,11 @@ func TestTokenVerifyAgreesWithIntrospect(t *testing.T) {
 		}
 		return tok
 	}
-	stranger, err := issuer.GenerateSigningKey(issuer.ES256, now)
+	stranger, err := token.GenerateSigningKey(token.ES256, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	strangerSigner, err := issuer.NewSigner(stranger)
+	strangerSigner, err := token.NewSigner(stranger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,15 +102,15 @@ func TestTokenVerifyAgreesWithIntrospect(t *testing.T) {
 	}{
 		{"valid", valid, nil},
 		{"signed by a retired but published key", retired, nil},
-		{"expired", sign(signer, claims(erp.id, now.Add(-2*time.Hour), now.Add(-time.Hour))), issuer.ErrExpired},
-		{"not yet valid", sign(signer, claims(erp.id, now.Add(time.Hour), now.Add(2*time.Hour))), issuer.ErrNotYetValid},
-		{"revoked", revoked, issuer.ErrRevoked},
-		{"client removed", orphan, issuer.ErrClientRemoved},
-		{"client expired", sign(signer, claims(lapsed, now, now.Add(time.Hour))), issuer.ErrClientExpired},
-		{"other issuer", otherIssuer, issuer.ErrOtherIssuer},
-		{"signed by an unknown key", sign(strangerSigner, claims(erp.id, now, now.Add(time.Hour))), issuer.ErrUnknownKey},
-		{"tampered", parts[0] + "." + string(payload) + "." + parts[2], issuer.ErrSignature},
-		{"wrong typ", signES256(t, active, "JWT", claims(erp.id, now, now.Add(time.Hour))), issuer.ErrBadType},
+		{"expired", sign(signer, claims(erp.id, now.Add(-2*time.Hour), now.Add(-time.Hour))), token.ErrExpired},
+		{"not yet valid", sign(signer, claims(erp.id, now.Add(time.Hour), now.Add(2*time.Hour))), token.ErrNotYetValid},
+		{"revoked", revoked, token.ErrRevoked},
+		{"client removed", orphan, token.ErrClientRemoved},
+		{"client expired", sign(signer, claims(lapsed, now, now.Add(time.Hour))), token.ErrClientExpired},
+		{"other issuer", otherIssuer, token.ErrOtherIssuer},
+		{"signed by an unknown key", sign(strangerSigner, claims(erp.id, now, now.Add(time.Hour))), token.ErrUnknownKey},
+		{"tampered", parts[0] + "." + string(payload) + "." + parts[2], token.ErrSignature},
+		{"wrong typ", signES256(t, active, "JWT", claims(erp.id, now, now.Add(time.Hour))), token.ErrBadType},
 	}
 
 	s := startServe(t, env, "--listen", "127.0.0.1:0")
@@ -166,7 +166,7 @@ func newExpiredClient(t *testing.T, env map[string]string, name string) string {
 	expired := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	c := &vault.Client{
 		Credential: vault.Credential{Name: name, ExpiresAt: &expired, Scopes: []string{"x"}},
-		GrantTypes: []string{issuer.GrantClientCredentials},
+		GrantTypes: []string{token.GrantClientCredentials},
 		TokenTTL:   time.Hour,
 	}
 	secret, err := apikey.Generate("kmcs")
@@ -203,9 +203,9 @@ func issueToken(t *testing.T, env map[string]string, client string) string {
 }
 
 // tokenClaims reads a token's claims without verifying it.
-func tokenClaims(t *testing.T, token string) issuer.Claims {
+func tokenClaims(t *testing.T, jwt string) token.Claims {
 	t.Helper()
-	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[1])
+	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(jwt, ".")[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,14 +217,14 @@ func tokenClaims(t *testing.T, token string) issuer.Claims {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		t.Fatal(err)
 	}
-	return issuer.Claims{ID: c.JTI, ClientID: c.ClientID, ExpiresAt: time.Unix(c.Exp, 0).UTC()}
+	return token.Claims{ID: c.JTI, ClientID: c.ClientID, ExpiresAt: time.Unix(c.Exp, 0).UTC()}
 }
 
 // signES256 signs c with k, an ES256 key, under a typ header of its own
-// choosing, which issuer.Signer never writes.
-func signES256(t *testing.T, k issuer.SigningKey, typ string, c issuer.Claims) string {
+// choosing, which token.Signer never writes.
+func signES256(t *testing.T, k token.SigningKey, typ string, c token.Claims) string {
 	t.Helper()
-	if k.Alg != issuer.ES256 {
+	if k.Alg != token.ES256 {
 		t.Fatalf("key is %s, want ES256", k.Alg)
 	}
 	parsed, err := x509.ParsePKCS8PrivateKey(k.PrivateKey)

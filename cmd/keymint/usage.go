@@ -213,7 +213,7 @@ EXIT CODES
 		Example: `  keymint usage show
   keymint usage show erp --history
   keymint usage show --period 2026-11 -o json`,
-		Args:              cobra.MaximumNArgs(1),
+		Args:              maxArgs(1, "one key or client"),
 		ValidArgsFunction: a.completeSubjects(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref := ""

@@ -1,0 +1,334 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keymint/keymint/quota"
+	"github.com/keymint/keymint/token"
+	"github.com/keymint/keymint/vault"
+)
+
+// Defaults of [Options].
+const (
+	DefaultReloadInterval = 500 * time.Millisecond
+	DefaultFlushInterval  = time.Second
+	DefaultMaxBodyBytes   = 64 << 10
+)
+
+// Options configure a [Server].
+type Options struct {
+	// Vault is where clients, signing keys and revocations come from. The
+	// server keeps no transaction and no file open between its reads.
+	Vault *vault.Vault
+	// Issuer is the issuer identifier: an absolute http or https URL without
+	// query or fragment. A trailing slash is dropped. Endpoints are published
+	// as Issuer + "/token" and so on, while the handler serves them at the
+	// root, so an issuer with a path needs a proxy that strips the path.
+	Issuer string
+	// Logger receives one line per request and the server's own events. It
+	// never receives a secret, an Authorization header or a token. Nil
+	// discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ReloadInterval is how often the vault's generation is polled; a change
+	// made by another process is served after at most this long plus one
+	// reload. Zero means [DefaultReloadInterval].
+	ReloadInterval time.Duration
+	// FlushInterval is how often last_used_at is written back, in one
+	// transaction for every client and API key used since the last write.
+	// Zero means [DefaultFlushInterval].
+	FlushInterval time.Duration
+	// MaxBodyBytes caps a request body. Zero means [DefaultMaxBodyBytes].
+	MaxBodyBytes int64
+	// TrustedProxies are the gateways and proxies whose X-Forwarded-For
+	// and X-Real-IP fields are believed. For a request from one of them,
+	// the address that failed authentication is throttled by, and that the
+	// log shows as remote, is the right-most address of X-Forwarded-For
+	// that is not itself in TrustedProxies (the left-most if all are);
+	// without X-Forwarded-For, or with an entry there that is not an
+	// address, it is X-Real-IP, else the proxy's own. The fields of any
+	// other caller are ignored, so that no client picks its own throttle
+	// bucket. None by default: every caller is its TCP peer.
+	TrustedProxies []netip.Prefix
+}
+
+// Server is keymint's OAuth 2.0 authorization server for the
+// client_credentials grant: the token, discovery, JWKS, introspection,
+// revocation and health endpoints, and the API key check for gateways,
+// GET /verify (and GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS on
+// /verify/ and a path under it, for Envoy's ext_authz). It is an [http.Handler].
+//
+// Every token issued counts as one use of its client, and every key
+// accepted by /verify as one use of the key (see package quota).
+// Failed client authentication is throttled per remote address (IPv6 per
+// /64): after a burst of failures, further failures from that address get
+// 429 with Retry-After until its bucket refills, with no goroutine put to
+// sleep. The credentials are checked first: the right secret is never
+// refused by the throttle, from any address, so that someone who knows a
+// client_id cannot lock the client out; and an unknown client_id is
+// answered as a wrong secret is. Failed key checks (an unknown or retired
+// key) drain the same per-address buckets, and a valid key always passes;
+// behind a gateway, that address is the gateway's, unless the gateway is
+// one of [Options.TrustedProxies], whose X-Forwarded-For then names
+// the caller.
+//
+// It serves from an in-memory snapshot of the vault (clients, API keys by
+// the HMAC of their secrets, the active signing key, the published key
+// set, revoked token ids), read in one transaction. [Server.Run] keeps the
+// snapshot fresh, reading after a change only the records that changed (see
+// [Server.Reload]), and writes usage back; without Run the server still
+// answers, from the snapshot taken by [New].
+type Server struct {
+	v              *vault.Vault
+	issuer         string
+	log            *slog.Logger
+	clock          func() time.Time
+	reloadInterval time.Duration
+	flushInterval  time.Duration
+	maxBody        int64
+	endpoints      endpoints
+	mux            *http.ServeMux
+	throttle       *throttle
+	trustedProxies []netip.Prefix
+	// uses counts each token issued against the client's limits, from
+	// blocks leased in the vault: exact across processes, without a vault
+	// write per token.
+	uses *quota.Leaser
+	// decoy is compared with a secret given for an unknown client_id, or
+	// with an API key that matches no key, so that such a request costs
+	// what a wrong secret does.
+	decoy vault.Credential
+
+	snap atomic.Pointer[snapshot]
+	// ioMu serialises the server's own vault transactions (reload, usage
+	// flush, revocation) so that a snapshot swap never loses a change the
+	// server made itself.
+	ioMu sync.Mutex
+	// lastPollErr is the last polling error logged, so that a vault that
+	// stays unreadable is reported once rather than twice a second.
+	lastPollErr string
+	// vaultTrouble says why the last poll could not read the vault, for
+	// /healthz; nil when it could (or before the first poll).
+	vaultTrouble atomic.Pointer[string]
+	reloads      reloadCounts
+
+	usedMu sync.Mutex
+	used   map[usedRef]struct{} // credentials used since the last flush
+}
+
+// usedRef names a credential whose last_used_at is due.
+type usedRef struct {
+	kind vault.Kind
+	id   string
+}
+
+type endpoints struct {
+	token, jwks, introspect, revoke string
+}
+
+// snapshot is what the server knows of the vault at one generation. It is
+// never modified once published; changes make a new one, which shares with
+// it what they did not change: the record maps are layered (layered.go),
+// and the signer, key set and documents are kept unless a signing key
+// changed.
+type snapshot struct {
+	generation uint64
+	clients    *layered[*vault.Client] // by client_id
+	signer     *token.Signer
+	keys       *token.KeySet
+	revoked    *layered[struct{}] // by jti
+	// apiKeys holds every API key under the HMAC of each of its secrets
+	// (vault.MAC, as a string), retired ones included: /verify tells a
+	// retired secret from a live one with vault.SecretMatches.
+	apiKeys *layered[*verifyKey]
+	// keysByID holds the same keys by id, so that a key read again can
+	// have its old secrets dropped from apiKeys.
+	keysByID *layered[*verifyKey]
+	// staleAt is when the published key set changes without a vault write:
+	// the end of a retired key's publication. Zero means never.
+	staleAt time.Time
+	// Responses that depend only on the snapshot, encoded once.
+	jwks, oauthMetadata, oidcMetadata []byte
+}
+
+// New reads the vault and returns a server ready to serve. It fails if
+// the issuer URL is not usable or the vault has no active signing key.
+func New(opts Options) (*Server, error) {
+	if opts.Vault == nil {
+		return nil, errors.New("new server: no vault")
+	}
+	iss, err := token.CheckIssuer(opts.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	proxies, err := normalizeProxies(opts.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s := &Server{
+		v:              opts.Vault,
+		issuer:         iss,
+		log:            opts.Logger,
+		clock:          opts.Now,
+		reloadInterval: opts.ReloadInterval,
+		flushInterval:  opts.FlushInterval,
+		maxBody:        opts.MaxBodyBytes,
+		endpoints: endpoints{
+			token:      iss + "/token",
+			jwks:       iss + "/jwks.json",
+			introspect: iss + "/introspect",
+			revoke:     iss + "/revoke",
+		},
+		throttle:       newThrottle(defaultThrottle),
+		trustedProxies: proxies,
+		used:           map[usedRef]struct{}{},
+	}
+	s.uses = quota.NewLeaser(opts.Vault, opts.Now)
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.reloadInterval <= 0 {
+		s.reloadInterval = DefaultReloadInterval
+	}
+	if s.flushInterval <= 0 {
+		s.flushInterval = DefaultFlushInterval
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	decoy := make([]byte, 32)
+	_, _ = rand.Read(decoy) // crypto/rand.Read never fails
+	s.decoy.Secrets = []vault.SecretHash{{MAC: decoy}}
+
+	snap, err := s.load()
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s.snap.Store(snap)
+	s.routes()
+	return s, nil
+}
+
+// Issuer returns the issuer identifier the server mints tokens under.
+func (s *Server) Issuer() string { return s.issuer }
+
+func (s *Server) now() time.Time { return s.clock().UTC() }
+
+func (s *Server) current() *snapshot { return s.snap.Load() }
+
+// write runs fn in one vault transaction of the server's and then
+// publishes the snapshot with change applied, so that what the server wrote
+// is served at once. The snapshot keeps its generation: the next poll reads
+// the server's own change back from the change log, a few point reads, and
+// with it whatever else the transaction changed (such as revocations it
+// pruned).
+func (s *Server) write(fn func(*vault.Tx) error, change func(*snapshot)) error {
+	s.ioMu.Lock()
+	defer s.ioMu.Unlock()
+	if err := s.v.Update(fn); err != nil {
+		return err
+	}
+	if change != nil {
+		next := *s.current()
+		change(&next)
+		s.snap.Store(&next)
+	}
+	return nil
+}
+
+// markUsed notes a client's or key's use for the next group commit of
+// last_used_at.
+func (s *Server) markUsed(kind vault.Kind, id string) {
+	ref := usedRef{kind, id}
+	s.usedMu.Lock()
+	s.used[ref] = struct{}{}
+	s.usedMu.Unlock()
+}
+
+// Flush writes last_used_at for every client and key used since the last
+// flush, in one transaction. On failure the uses are kept for the next
+// attempt.
+func (s *Server) Flush() error {
+	s.usedMu.Lock()
+	refs := s.used
+	s.used = map[usedRef]struct{}{}
+	s.usedMu.Unlock()
+	if len(refs) == 0 {
+		return nil
+	}
+	err := s.write(func(tx *vault.Tx) error {
+		for ref := range refs {
+			var err error
+			if ref.kind == vault.KindKey {
+				err = tx.TouchKey(ref.id)
+			} else {
+				err = tx.TouchClient(ref.id)
+			}
+			if errors.Is(err, vault.ErrNotFound) {
+				continue // removed meanwhile
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		s.usedMu.Lock()
+		maps.Copy(s.used, refs)
+		s.usedMu.Unlock()
+		return fmt.Errorf("record last use of %d credential(s): %w", len(refs), err)
+	}
+	return nil
+}
+
+// Run keeps the server's snapshot in step with the vault, polling its
+// generation every ReloadInterval, and every FlushInterval writes
+// last_used_at and gives back the unused part of lapsed quota leases,
+// until ctx is done. It then writes the last uses, gives back every unused
+// leased use, and returns the errors of those final writes, if any. Stop
+// the HTTP server before cancelling ctx: after Run returns, /token refuses
+// to issue and /verify to accept keys (they can no longer count uses).
+func (s *Server) Run(ctx context.Context) error {
+	reload := time.NewTicker(s.reloadInterval)
+	defer reload.Stop()
+	flush := time.NewTicker(s.flushInterval)
+	defer flush.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return errors.Join(s.Flush(), s.uses.Close())
+		case <-reload.C:
+			s.poll()
+		case <-flush.C:
+			if err := s.Flush(); err != nil {
+				s.log.Warn("cannot write last_used_at; will retry", "err", err)
+			}
+			if err := s.uses.Flush(); err != nil {
+				s.log.Warn("cannot give back unused quota; will retry", "err", err)
+			}
+		}
+	}
+}
+
+// revoke records a revocation in the vault and at once in the snapshot.
+func (s *Server) revoke(r vault.Revocation) error {
+	add := func(next *snapshot) {
+		next.revoked = next.revoked.apply([]edit[struct{}]{{key: r.JTI}})
+	}
+	return s.write(func(tx *vault.Tx) error { return tx.Revoke(r) }, add)
+}

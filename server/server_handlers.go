@@ -1,0 +1,545 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keymint/keymint/quota"
+	"github.com/keymint/keymint/token"
+	"github.com/keymint/keymint/vault"
+)
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", s.handleToken)
+	mux.HandleFunc("POST /introspect", s.handleIntrospect)
+	mux.HandleFunc("POST /revoke", s.handleRevoke)
+	mux.HandleFunc("GET /jwks.json", s.handleJWKS)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleMetadata)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /verify", s.handleVerify) // and HEAD, as every GET pattern
+	s.mux = mux
+}
+
+var knownPaths = map[string]bool{
+	"/token": true, "/introspect": true, "/revoke": true, "/jwks.json": true,
+	"/.well-known/oauth-authorization-server": true, "/.well-known/openid-configuration": true, "/healthz": true, "/verify": true,
+}
+
+// requestLog collects what the log line of a request says beyond method,
+// path and status. Handlers fill it; only values safe to log go in: never
+// a secret, an Authorization header or a token.
+type requestLog struct {
+	clientID string // a client that exists, never an unchecked value
+	keyID    string // an API key that exists, found by its secret
+	code     string // the OAuth error code sent
+	cause    error  // why, for the operator
+	jti      string // a token's id, which is not the token
+	// remote is the throttled unit of the client's address (see
+	// Server.remote); forwarded says it came from X-Forwarded-For or
+	// X-Real-IP, sent by a trusted proxy.
+	remote    string
+	forwarded bool
+}
+
+type requestLogKey struct{}
+
+func logOf(r *http.Request) *requestLog {
+	if l, ok := r.Context().Value(requestLogKey{}).(*requestLog); ok {
+		return l
+	}
+	return &requestLog{}
+}
+
+// statusRecorder remembers the status of a response, for the log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP serves the endpoints and logs one line per request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// The cap is set here, on the server's own ResponseWriter, so that
+	// net/http closes the connection of a client that sends too much.
+	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+	info := &requestLog{}
+	r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, info))
+	rec := &statusRecorder{ResponseWriter: w}
+	if strings.HasPrefix(r.URL.Path, verifySubtree) {
+		// Not through the mux, which would redirect a path with . or ..
+		// segments or repeated slashes: that is the gateway's request's
+		// path, and a redirect would be taken for a refusal.
+		s.serveVerifySubtree(rec, r)
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
+
+	// The route, never the raw path or query, which a confused client may
+	// have put a secret or a token in.
+	path := r.Pattern
+	if path == "" {
+		path = "(no route)"
+		if knownPaths[r.URL.Path] {
+			path = r.URL.Path // a known path with another method: 405
+		}
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", path),
+		slog.Int("status", rec.status),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("remote", s.remote(r)),
+	}
+	if info.forwarded {
+		attrs = append(attrs, slog.String("peer", addrKey(r.RemoteAddr)))
+	}
+	if info.clientID != "" {
+		attrs = append(attrs, slog.String("client_id", info.clientID))
+	}
+	if info.keyID != "" {
+		attrs = append(attrs, slog.String("key_id", info.keyID))
+	}
+	if info.jti != "" {
+		attrs = append(attrs, slog.String("jti", info.jti))
+	}
+	if info.code != "" {
+		attrs = append(attrs, slog.String("error", info.code))
+	}
+	if info.cause != nil {
+		attrs = append(attrs, slog.String("cause", info.cause.Error()))
+	}
+	level := slog.LevelInfo
+	switch {
+	case r.Pattern == "GET /healthz":
+		// Even a 503: its cause, the vault, is logged once by the poll.
+		level = slog.LevelDebug
+	case rec.status >= 500:
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// fail sends an error response and notes it for the log.
+func fail(w http.ResponseWriter, r *http.Request, e *oauthError) {
+	info := logOf(r)
+	info.code, info.cause = e.code, e.cause
+	if e.cause == nil {
+		info.cause = errors.New(e.description)
+	}
+	writeError(w, e)
+}
+
+// authenticate checks the request's client credentials against the
+// snapshot, in constant time, and only then applies the failed-
+// authentication throttle, to failures alone: the right secret is never
+// refused by it, from any address. An unknown client_id and a wrong secret
+// for a known one are answered alike (401 invalid_client, or 429 once the
+// caller's address is throttled), so that the answer does not tell which
+// client_ids exist; only the log tells them apart.
+func (s *Server) authenticate(r *http.Request, form map[string][]string) (*vault.Client, *snapshot, *oauthError) {
+	cred, e := clientCredentials(r.Header, form)
+	if e != nil {
+		return nil, nil, e
+	}
+	snap := s.current()
+	now := s.now()
+	c, known := snap.clients.get(cred.clientID)
+	mac := s.v.MAC(cred.secret)
+	if !known {
+		vault.SecretMatches(&s.decoy, mac, now) // the same work as a wrong secret
+		return nil, nil, s.authFailed(r, now, errUnknownClient)
+	}
+	if !vault.SecretMatches(&c.Credential, mac, now) {
+		logOf(r).clientID = c.ID
+		return nil, nil, s.authFailed(r, now, errWrongSecret)
+	}
+	logOf(r).clientID = c.ID
+	if c.Expired(now) {
+		// The right secret of an expired client: no guess, nothing to
+		// throttle.
+		return nil, nil, clientAuthFailed(errClientExpired)
+	}
+	return c, snap, nil
+}
+
+// authFailed records a failed client authentication against the caller's
+// address and returns its answer: 401 invalid_client within the address's
+// allowance, else 429 with Retry-After. The answer depends on the address
+// alone, never on the client_id (see throttle).
+func (s *Server) authFailed(r *http.Request, now time.Time, cause error) *oauthError {
+	wait := s.throttle.fail(s.remote(r), now)
+	if wait == 0 {
+		return clientAuthFailed(cause)
+	}
+	return &oauthError{
+		status:      http.StatusTooManyRequests,
+		code:        errTemporarily,
+		description: "too many failed client authentications; retry later",
+		retryAfter:  retryAfterSeconds(wait),
+		cause:       fmt.Errorf("failed-authentication throttle (%w)", cause),
+	}
+}
+
+// retryAfterSeconds is a throttle's wait as a Retry-After value: whole
+// seconds, at least one.
+func retryAfterSeconds(wait time.Duration) int {
+	return int(math.Ceil(max(wait.Seconds(), 1)))
+}
+
+// handleToken is the token endpoint (RFC 6749 §4.4, §5) for the
+// client_credentials grant.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	form, e := readForm(r, s.maxBody)
+	if e == nil {
+		e = checkSingle(form, "grant_type", "scope", "client_id", "client_secret")
+	}
+	if e != nil {
+		fail(w, r, e)
+		return
+	}
+	grant := form.Get("grant_type")
+	if grant == "" {
+		fail(w, r, badRequest("missing grant_type"))
+		return
+	}
+	c, snap, e := s.authenticate(r, form)
+	if e != nil {
+		fail(w, r, e)
+		return
+	}
+	if grant != token.GrantClientCredentials {
+		// The value is not echoed: error descriptions are restricted to
+		// a safe character set (RFC 6749 §5.2).
+		fail(w, r, &oauthError{status: http.StatusBadRequest, code: errUnsupportedGrantType,
+			description: "only the client_credentials grant is supported"})
+		return
+	}
+	scope, e := scopeParam(form.Get("scope"))
+	if e == nil {
+		var audience []string
+		if audience, e = audienceParams(form); e == nil {
+			e = s.mint(w, r, c, snap, token.Request{Scope: scope, Audience: audience})
+		}
+	}
+	if e != nil {
+		fail(w, r, e)
+	}
+}
+
+// mint checks req against what c allows, counts the use against c's
+// limits (the RateLimit fields on the response when c has any, see
+// writeRateLimit; 429 with Retry-After when one is reached) and writes the
+// token response, RFC 6749 §5.1's members alone (see token.Response).
+func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, snap *snapshot, req token.Request) *oauthError {
+	now := s.now()
+	claims, err := token.ClaimsFor(c, req, s.issuer, now)
+	// token.ClaimsFor's errors quote the requested scope or audience, which is
+	// the caller's input and may be anything, a pasted secret included: the
+	// log gets a cause without it.
+	switch {
+	case errors.Is(err, token.ErrUnauthorizedClient):
+		return &oauthError{status: http.StatusBadRequest, code: errUnauthorizedClient,
+			description: "this client may not use the client_credentials grant", cause: token.ErrUnauthorizedClient}
+	case errors.Is(err, token.ErrInvalidScope):
+		return &oauthError{status: http.StatusBadRequest, code: errInvalidScope,
+			description: "the requested scope is not allowed for this client", cause: token.ErrInvalidScope}
+	case errors.Is(err, token.ErrClientExpired):
+		return clientAuthFailed(errClientExpired)
+	case errors.Is(err, token.ErrInvalidRequest):
+		// With no TTL requested, only the audience can be refused.
+		return &oauthError{status: http.StatusBadRequest, code: errInvalidTarget,
+			description: "the requested audience is not allowed for this client",
+			cause:       errors.New("requested audience is not among the client's")}
+	case err != nil:
+		return &oauthError{status: http.StatusInternalServerError, code: errServerError,
+			description: "cannot issue a token now", cause: err}
+	}
+	d, err := s.uses.Take(&c.Credential)
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		return clientAuthFailed(errors.New("client removed meanwhile"))
+	case err != nil:
+		return &oauthError{status: http.StatusServiceUnavailable, code: errTemporarily,
+			description: "cannot count this use now; retry", retryAfter: 1, cause: err}
+	}
+	if d.Limited {
+		writeRateLimit(w.Header(), d, rateLimitPolicy(&c.Credential), now)
+	}
+	if !d.Allowed {
+		return &oauthError{status: http.StatusTooManyRequests, code: errQuotaExceeded,
+			description: "this client's usage limit is reached; retry when its period resets",
+			retryAfter:  quota.RetryAfter(d.Status, now),
+			cause:       fmt.Errorf("%d/%s limit reached", d.Status.Limit, d.Status.Period)}
+	}
+	resp, err := token.Mint(snap.signer, claims, now)
+	if err != nil {
+		return &oauthError{status: http.StatusInternalServerError, code: errServerError,
+			description: "cannot issue a token now", cause: err}
+	}
+	s.markUsed(vault.KindClient, c.ID)
+	info := logOf(r)
+	info.jti = claims.ID
+	noStore(w.Header())
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// introspection is an RFC 7662 §2.2 response.
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Aud       any    `json:"aud,omitempty"` // a string when one, else an array
+	Iss       string `json:"iss,omitempty"`
+	JTI       string `json:"jti,omitempty"`
+}
+
+// activeClaims returns a token's claims if it is active at now, as
+// [token.CheckActive] decides with the snapshot's key set, revocations and
+// clients. The error says why not, for the log; it never quotes the token.
+func (s *Server) activeClaims(snap *snapshot, accessToken string, now time.Time) (token.Claims, error) {
+	return token.CheckActive(snap.keys, accessToken, token.ActiveContext{
+		Issuer:  s.issuer,
+		Now:     now,
+		Revoked: func(jti string) (bool, error) { return snap.revoked.has(jti), nil },
+		Client: func(id string) (*vault.Client, error) {
+			if c, ok := snap.clients.get(id); ok {
+				return c, nil
+			}
+			return nil, fmt.Errorf("client %s: %w", id, vault.ErrNotFound)
+		},
+	})
+}
+
+// tokenRequest reads what /introspect and /revoke share: a form with one
+// token (and optionally a token_type_hint) from an authenticated client. It
+// answers the request itself, and reports false, when that fails.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (token string, c *vault.Client, snap *snapshot, ok bool) {
+	form, e := readForm(r, s.maxBody)
+	if e == nil {
+		e = checkSingle(form, "token", "token_type_hint", "client_id", "client_secret")
+	}
+	if e == nil && form.Get("token") == "" {
+		e = badRequest("missing token")
+	}
+	if e == nil {
+		c, snap, e = s.authenticate(r, form)
+	}
+	if e != nil {
+		fail(w, r, e)
+		return "", nil, nil, false
+	}
+	noStore(w.Header())
+	return form.Get("token"), c, snap, true
+}
+
+// handleIntrospect is the introspection endpoint (RFC 7662). Any client may
+// introspect any token, as a resource server that is a client must; a
+// token that is not valid for any reason is just inactive.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	token, _, snap, ok := s.tokenRequest(w, r)
+	if !ok {
+		return
+	}
+	claims, err := s.activeClaims(snap, token, s.now())
+	if err != nil {
+		logOf(r).cause = err
+		writeJSON(w, http.StatusOK, introspection{Active: false})
+		return
+	}
+	logOf(r).jti = claims.ID
+	resp := introspection{
+		Active:    true,
+		Scope:     strings.Join(claims.Scope, " "),
+		ClientID:  claims.ClientID,
+		TokenType: "Bearer",
+		Exp:       claims.ExpiresAt.Unix(),
+		Iat:       claims.IssuedAt.Unix(),
+		Sub:       claims.Subject,
+		Iss:       claims.Issuer,
+		JTI:       claims.ID,
+	}
+	if len(claims.Audience) == 1 {
+		resp.Aud = claims.Audience[0]
+	} else {
+		resp.Aud = claims.Audience
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// handleRevoke is the revocation endpoint (RFC 7009). A client revokes its
+// own tokens; a token that is invalid, expired or already revoked needs no
+// revoking, and gets 200 like a revoked one (RFC 7009 §2.2).
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	token, c, snap, ok := s.tokenRequest(w, r)
+	if !ok {
+		return
+	}
+	now := s.now()
+	claims, err := snap.keys.Verify(token, now)
+	if err == nil && claims.Issuer != s.issuer {
+		err = errors.New("token is of another issuer")
+	}
+	if err != nil {
+		logOf(r).cause = err
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	logOf(r).jti = claims.ID
+	if claims.ClientID != c.ID {
+		fail(w, r, &oauthError{status: http.StatusBadRequest, code: errUnauthorizedClient,
+			description: "the token was not issued to this client", cause: errors.New("token of another client")})
+		return
+	}
+	if !snap.revoked.has(claims.ID) {
+		err := s.revoke(vault.Revocation{JTI: claims.ID, ClientID: claims.ClientID, ExpiresAt: claims.ExpiresAt})
+		if err != nil {
+			fail(w, r, &oauthError{status: http.StatusServiceUnavailable, code: errTemporarily,
+				description: "cannot record the revocation now; retry", retryAfter: 1, cause: err})
+			return
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	// Short, so that resource servers see a rotated key soon; they also
+	// refetch on an unknown kid.
+	h.Set("Cache-Control", "public, max-age=60")
+	h.Set("Access-Control-Allow-Origin", "*")
+	writeBody(w, http.StatusOK, "application/json", s.current().jwks)
+}
+
+func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Access-Control-Allow-Origin", "*")
+	doc := s.current().oauthMetadata
+	if r.Pattern == "GET /.well-known/openid-configuration" {
+		doc = s.current().oidcMetadata
+	}
+	writeBody(w, http.StatusOK, "application/json", doc)
+}
+
+// Reasons /healthz gives for 503.
+var (
+	reasonVaultUnreadable = "vault unreadable"
+	reasonVaultRolledBack = "vault rolled back"
+)
+
+// setVaultTrouble notes the outcome of a poll of the vault for /healthz:
+// err is the poll's error, nil when it read the vault.
+func (s *Server) setVaultTrouble(err error) {
+	switch {
+	case err == nil:
+		s.vaultTrouble.Store(nil)
+	case errors.Is(err, vault.ErrRolledBack):
+		s.vaultTrouble.Store(&reasonVaultRolledBack)
+	default:
+		s.vaultTrouble.Store(&reasonVaultUnreadable)
+	}
+}
+
+// handleHealth is /healthz: 200 {"status":"ok"} while the server can read
+// its vault, and 503 {"status":"unavailable","reason":...} while its last
+// poll of the vault failed (removed, unreadable, rolled back), when /token
+// and /verify cannot count uses and the snapshot goes stale. The reason is
+// short and names no path; the log says more, once.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if reason := s.vaultTrouble.Load(); reason != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": *reason})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// metadata is the authorization server metadata (RFC 8414 §2), which with
+// the OpenID fields is also the OpenID Provider metadata (OpenID Connect
+// Discovery 1.0 §3).
+type metadata struct {
+	Issuer                                    string   `json:"issuer"`
+	TokenEndpoint                             string   `json:"token_endpoint"`
+	JWKSURI                                   string   `json:"jwks_uri"`
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	RevocationEndpoint                        string   `json:"revocation_endpoint"`
+	GrantTypesSupported                       []string `json:"grant_types_supported"`
+	ResponseTypesSupported                    []string `json:"response_types_supported"`
+	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
+
+	// OpenID Connect Discovery only.
+	SubjectTypesSupported            []string `json:"subject_types_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported,omitempty"`
+}
+
+// encodeDocuments renders the JWKS and both metadata documents of snap.
+func (s *Server) encodeDocuments(snap *snapshot) error {
+	jwks, err := json.Marshal(snap.keys.JWKS())
+	if err != nil {
+		return err
+	}
+	authMethods := []string{authBasic, authPost}
+	md := metadata{
+		Issuer:                s.issuer,
+		TokenEndpoint:         s.endpoints.token,
+		JWKSURI:               s.endpoints.jwks,
+		IntrospectionEndpoint: s.endpoints.introspect,
+		RevocationEndpoint:    s.endpoints.revoke,
+		GrantTypesSupported:   []string{token.GrantClientCredentials},
+		// RFC 8414 requires the member, but response types belong to the
+		// authorization endpoint, which keymint does not have: none.
+		ResponseTypesSupported:                    []string{},
+		TokenEndpointAuthMethodsSupported:         authMethods,
+		IntrospectionEndpointAuthMethodsSupported: authMethods,
+		RevocationEndpointAuthMethodsSupported:    authMethods,
+	}
+	oauthDoc, err := json.Marshal(md)
+	if err != nil {
+		return err
+	}
+	md.SubjectTypesSupported = []string{"public"}
+	// keymint issues no ID tokens; the member is required, and naming the
+	// algorithms of the published keys is what a client can rely on.
+	for _, alg := range snap.keys.Algs() {
+		md.IDTokenSigningAlgValuesSupported = append(md.IDTokenSigningAlgValuesSupported, string(alg))
+	}
+	oidcDoc, err := json.Marshal(md)
+	if err != nil {
+		return err
+	}
+	snap.jwks, snap.oauthMetadata, snap.oidcMetadata = jwks, oauthDoc, oidcDoc
+	return nil
+}
