@@ -29,7 +29,38 @@ const (
 	alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
 
-// Errors returned by [Parse] and [ValidatePrefix].
+// A vault's prefixes: the one rule for them, which keymint init, serve --dev
+// and bench/fill follow. API keys take the vault's key prefix and client
+// secrets the key prefix followed by [ClientSecretMark], so that a secret
+// tells which kind it is, and both must pass [ValidatePrefix].
+const (
+	// DefaultKeyPrefix is the key prefix of a vault made without one.
+	DefaultKeyPrefix = "km"
+	// ClientSecretMark follows the key prefix in the client secret prefix.
+	ClientSecretMark = "cs"
+	// MaxKeyPrefixLen is the longest key prefix: its client secret prefix
+	// must still be at most [MaxPrefixLen].
+	MaxKeyPrefixLen = MaxPrefixLen - len(ClientSecretMark)
+)
+
+// KeyPrefixRule says in words what [ValidateKeyPrefix] accepts, for help and
+// error messages.
+var KeyPrefixRule = fmt.Sprintf("1 to %d lowercase letters and digits, starting with a letter", MaxKeyPrefixLen)
+
+// ValidateKeyPrefix checks a vault's key prefix: a valid prefix of at most
+// [MaxKeyPrefixLen] characters.
+func ValidateKeyPrefix(keyPrefix string) error {
+	if ValidatePrefix(keyPrefix) != nil || len(keyPrefix) > MaxKeyPrefixLen {
+		return fmt.Errorf("%w %q: use %s", ErrPrefix, keyPrefix, KeyPrefixRule)
+	}
+	return nil
+}
+
+// ClientSecretPrefix returns the client secret prefix of a vault whose key
+// prefix is keyPrefix.
+func ClientSecretPrefix(keyPrefix string) string { return keyPrefix + ClientSecretMark }
+
+// Errors returned by [Parse], [ValidatePrefix] and [ValidateKeyPrefix].
 var (
 	ErrMalformed = errors.New("not a keymint secret")
 	ErrChecksum  = errors.New("checksum mismatch: the secret was mistyped or truncated")

@@ -86,6 +86,28 @@ func TestValidatePrefix(t *testing.T) {
 	}
 }
 
+// TestKeyPrefix: the one rule for a vault's prefixes. A key prefix leaves
+// room for ClientSecretMark, and a valid key prefix makes a valid client
+// secret prefix.
+func TestKeyPrefix(t *testing.T) {
+	if ClientSecretPrefix(DefaultKeyPrefix) != "kmcs" {
+		t.Errorf("ClientSecretPrefix(%q) = %q", DefaultKeyPrefix, ClientSecretPrefix(DefaultKeyPrefix))
+	}
+	for _, p := range []string{DefaultKeyPrefix, "a", "acme2026", "abcdefghijklmn"} {
+		if err := ValidateKeyPrefix(p); err != nil {
+			t.Errorf("ValidateKeyPrefix(%q) = %v", p, err)
+		}
+		if err := ValidatePrefix(ClientSecretPrefix(p)); err != nil {
+			t.Errorf("client secret prefix of %q: %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "1a", "Km", "abcdefghijklmno", "abcdefghijklmnop"} {
+		if err := ValidateKeyPrefix(p); !errors.Is(err, ErrPrefix) || !strings.Contains(err.Error(), KeyPrefixRule) {
+			t.Errorf("ValidateKeyPrefix(%q) = %v, want ErrPrefix saying %q", p, err, KeyPrefixRule)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	good, _ := Generate("km")
 	f.Add(good)

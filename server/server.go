@@ -137,6 +137,90 @@ type endpoints struct {
 	token, jwks, introspect, revoke string
 }
 
+// TokenPath is the path of the token endpoint.
+const TokenPath = pathToken
+
+// Paths of the endpoints the metadata names, and of the OpenID
+// configuration, which handleMetadata tells from the other document.
+const (
+	pathToken         = "/token"
+	pathJWKS          = "/jwks.json"
+	pathIntrospect    = "/introspect"
+	pathRevoke        = "/revoke"
+	pathOAuthMetadata = "/.well-known/oauth-authorization-server"
+	pathOIDCMetadata  = "/.well-known/openid-configuration"
+)
+
+// Route is one endpoint of the server, as [Routes] lists it.
+type Route struct {
+	// Method is GET (which serves HEAD too), POST, or ANY for every method
+	// the route serves.
+	Method string
+	// Path is the path served; PATH in it stands for any path.
+	Path string
+	// Summary says what the route is for, in a few words.
+	Summary string
+}
+
+// route is a row of routeTable: a Route and its handler, nil for a route
+// that [Server.ServeHTTP] answers before the mux.
+type route struct {
+	Route
+	handle func(*Server, http.ResponseWriter, *http.Request)
+}
+
+// routeTable is the one list of the server's routes: the mux is built from
+// it (see [Server.routes]), the log tells known paths by it, the metadata's
+// URLs are its paths, and [Routes] gives it to `keymint serve --help`.
+var routeTable = []route{
+	{Route{http.MethodPost, pathToken, "access tokens (client_secret_basic or client_secret_post)"}, (*Server).handleToken},
+	{Route{http.MethodGet, pathOAuthMetadata, "metadata (RFC 8414)"}, (*Server).handleMetadata},
+	{Route{http.MethodGet, pathOIDCMetadata, "the same, for OpenID Connect libraries"}, (*Server).handleMetadata},
+	{Route{http.MethodGet, pathJWKS, "the public signing keys"}, (*Server).handleJWKS},
+	{Route{http.MethodPost, pathIntrospect, "token introspection (RFC 7662)"}, (*Server).handleIntrospect},
+	{Route{http.MethodPost, pathRevoke, "token revocation (RFC 7009)"}, (*Server).handleRevoke},
+	{Route{http.MethodGet, "/verify", "API key check for gateways (also HEAD)"}, (*Server).handleVerify},
+	// Not through the mux: see ServeHTTP and serveVerifySubtree.
+	{Route{"ANY", verifySubtree + "PATH", "the same, for Envoy ext_authz (any method)"}, nil},
+	{Route{http.MethodGet, "/healthz", "liveness"}, (*Server).handleHealth},
+}
+
+// Routes lists the server's endpoints, in the order its documentation
+// gives them.
+func Routes() []Route {
+	out := make([]Route, len(routeTable))
+	for i, r := range routeTable {
+		out[i] = r.Route
+	}
+	return out
+}
+
+// knownPaths are the paths of the mux's routes, by which the log tells a
+// known path asked with another method (405) from an unknown one.
+var knownPaths = func() map[string]bool {
+	m := map[string]bool{}
+	for _, r := range routeTable {
+		if r.handle != nil {
+			m[r.Path] = true
+		}
+	}
+	return m
+}()
+
+// routes builds the mux from routeTable.
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	for _, r := range routeTable {
+		if r.handle == nil {
+			continue
+		}
+		handle := r.handle
+		// A GET pattern serves HEAD too.
+		mux.HandleFunc(r.Method+" "+r.Path, func(w http.ResponseWriter, req *http.Request) { handle(s, w, req) })
+	}
+	s.mux = mux
+}
+
 // snapshot is what the server knows of the vault at one generation. It is
 // never modified once published; changes make a new one, which shares with
 // it what they did not change: the record maps are layered (layered.go),
@@ -185,10 +269,10 @@ func New(opts Options) (*Server, error) {
 		flushInterval:  opts.FlushInterval,
 		maxBody:        opts.MaxBodyBytes,
 		endpoints: endpoints{
-			token:      iss + "/token",
-			jwks:       iss + "/jwks.json",
-			introspect: iss + "/introspect",
-			revoke:     iss + "/revoke",
+			token:      iss + pathToken,
+			jwks:       iss + pathJWKS,
+			introspect: iss + pathIntrospect,
+			revoke:     iss + pathRevoke,
 		},
 		throttle:       newThrottle(defaultThrottle),
 		trustedProxies: proxies,

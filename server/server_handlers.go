@@ -16,24 +16,6 @@ import (
 	"github.com/keymint/keymint/vault"
 )
 
-func (s *Server) routes() {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /token", s.handleToken)
-	mux.HandleFunc("POST /introspect", s.handleIntrospect)
-	mux.HandleFunc("POST /revoke", s.handleRevoke)
-	mux.HandleFunc("GET /jwks.json", s.handleJWKS)
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleMetadata)
-	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.HandleFunc("GET /verify", s.handleVerify) // and HEAD, as every GET pattern
-	s.mux = mux
-}
-
-var knownPaths = map[string]bool{
-	"/token": true, "/introspect": true, "/revoke": true, "/jwks.json": true,
-	"/.well-known/oauth-authorization-server": true, "/.well-known/openid-configuration": true, "/healthz": true, "/verify": true,
-}
-
 // requestLog collects what the log line of a request says beyond method,
 // path and status. Handlers fill it; only values safe to log go in: never
 // a secret, an Authorization header or a token.
@@ -175,15 +157,15 @@ func (s *Server) authenticate(r *http.Request, form map[string][]string) (*vault
 		vault.SecretMatches(&s.decoy, mac, now) // the same work as a wrong secret
 		return nil, nil, s.authFailed(r, now, errUnknownClient)
 	}
-	if !vault.SecretMatches(&c.Credential, mac, now) {
-		logOf(r).clientID = c.ID
-		return nil, nil, s.authFailed(r, now, errWrongSecret)
-	}
 	logOf(r).clientID = c.ID
-	if c.Expired(now) {
+	switch err := vault.Usable(vault.KindClient, &c.Credential, mac, now); {
+	case errors.Is(err, vault.ErrExpired):
 		// The right secret of an expired client: no guess, nothing to
 		// throttle.
 		return nil, nil, clientAuthFailed(errClientExpired)
+	case err != nil:
+		// A wrong or retired secret.
+		return nil, nil, s.authFailed(r, now, errWrongSecret)
 	}
 	return c, snap, nil
 }
@@ -252,53 +234,55 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// mint checks req against what c allows, counts the use against c's
-// limits (the RateLimit fields on the response when c has any, see
-// writeRateLimit; 429 with Retry-After when one is reached) and writes the
-// token response, RFC 6749 §5.1's members alone (see token.Response).
+// mint issues c's token for req with [token.Issue], which checks req
+// against what c allows, counts the use against c's limits with the
+// server's lease (the RateLimit fields on the response when c has any, see
+// writeRateLimit; 429 with Retry-After when one is reached) and signs; and
+// writes the token response, RFC 6749 §5.1's members alone (see
+// token.Response).
 func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, snap *snapshot, req token.Request) *oauthError {
 	now := s.now()
-	claims, err := token.ClaimsFor(c, req, s.issuer, now)
-	// token.ClaimsFor's errors quote the requested scope or audience, which is
+	var d quota.Decision
+	claims, resp, err := token.Issue(c, req, s.issuer, now, snap.signer, func() error {
+		var err error
+		if d, err = s.uses.Take(&c.Credential); err == nil && !d.Allowed {
+			err = errLimitReached
+		}
+		return err
+	})
+	if d.Limited {
+		writeRateLimit(w.Header(), d, rateLimitPolicy(&c.Credential), now)
+	}
+	var counted *token.CountError
+	// token.Issue's errors quote the requested scope or audience, which is
 	// the caller's input and may be anything, a pasted secret included: the
 	// log gets a cause without it.
 	switch {
+	case err == nil:
+	case errors.Is(err, errLimitReached):
+		return &oauthError{status: http.StatusTooManyRequests, code: errQuotaExceeded,
+			description: "this client's usage limit is reached; retry when its period resets",
+			retryAfter:  quota.RetryAfter(d.Status, now),
+			cause:       fmt.Errorf("%d/%s limit reached", d.Status.Limit, d.Status.Period)}
+	case errors.Is(err, vault.ErrNotFound) && errors.As(err, &counted):
+		return clientAuthFailed(errors.New("client removed meanwhile"))
+	case errors.As(err, &counted):
+		return &oauthError{status: http.StatusServiceUnavailable, code: errTemporarily,
+			description: "cannot count this use now; retry", retryAfter: 1, cause: err}
+	case errors.Is(err, vault.ErrExpired):
+		return clientAuthFailed(errClientExpired)
 	case errors.Is(err, token.ErrUnauthorizedClient):
 		return &oauthError{status: http.StatusBadRequest, code: errUnauthorizedClient,
 			description: "this client may not use the client_credentials grant", cause: token.ErrUnauthorizedClient}
 	case errors.Is(err, token.ErrInvalidScope):
 		return &oauthError{status: http.StatusBadRequest, code: errInvalidScope,
 			description: "the requested scope is not allowed for this client", cause: token.ErrInvalidScope}
-	case errors.Is(err, token.ErrClientExpired):
-		return clientAuthFailed(errClientExpired)
 	case errors.Is(err, token.ErrInvalidRequest):
 		// With no TTL requested, only the audience can be refused.
 		return &oauthError{status: http.StatusBadRequest, code: errInvalidTarget,
 			description: "the requested audience is not allowed for this client",
 			cause:       errors.New("requested audience is not among the client's")}
-	case err != nil:
-		return &oauthError{status: http.StatusInternalServerError, code: errServerError,
-			description: "cannot issue a token now", cause: err}
-	}
-	d, err := s.uses.Take(&c.Credential)
-	switch {
-	case errors.Is(err, vault.ErrNotFound):
-		return clientAuthFailed(errors.New("client removed meanwhile"))
-	case err != nil:
-		return &oauthError{status: http.StatusServiceUnavailable, code: errTemporarily,
-			description: "cannot count this use now; retry", retryAfter: 1, cause: err}
-	}
-	if d.Limited {
-		writeRateLimit(w.Header(), d, rateLimitPolicy(&c.Credential), now)
-	}
-	if !d.Allowed {
-		return &oauthError{status: http.StatusTooManyRequests, code: errQuotaExceeded,
-			description: "this client's usage limit is reached; retry when its period resets",
-			retryAfter:  quota.RetryAfter(d.Status, now),
-			cause:       fmt.Errorf("%d/%s limit reached", d.Status.Limit, d.Status.Period)}
-	}
-	resp, err := token.Mint(snap.signer, claims, now)
-	if err != nil {
+	default:
 		return &oauthError{status: http.StatusInternalServerError, code: errServerError,
 			description: "cannot issue a token now", cause: err}
 	}
@@ -309,6 +293,10 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, s
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
+
+// errLimitReached is what mint's count step returns for a use its lease
+// refused, over a limit.
+var errLimitReached = errors.New("usage limit reached")
 
 // introspection is an RFC 7662 §2.2 response.
 type introspection struct {
@@ -446,7 +434,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "public, max-age=300")
 	h.Set("Access-Control-Allow-Origin", "*")
 	doc := s.current().oauthMetadata
-	if r.Pattern == "GET /.well-known/openid-configuration" {
+	if r.Pattern == http.MethodGet+" "+pathOIDCMetadata {
 		doc = s.current().oidcMetadata
 	}
 	writeBody(w, http.StatusOK, "application/json", doc)
@@ -518,7 +506,7 @@ func (s *Server) encodeDocuments(snap *snapshot) error {
 		JWKSURI:               s.endpoints.jwks,
 		IntrospectionEndpoint: s.endpoints.introspect,
 		RevocationEndpoint:    s.endpoints.revoke,
-		GrantTypesSupported:   []string{token.GrantClientCredentials},
+		GrantTypesSupported:   token.SupportedGrantTypes,
 		// RFC 8414 requires the member, but response types belong to the
 		// authorization endpoint, which keymint does not have: none.
 		ResponseTypesSupported:                    []string{},

@@ -258,9 +258,10 @@ func scopeParam(s string) ([]string, *oauthError) {
 
 // audienceParams gathers the requested audience: resource indicators (RFC
 // 8707), which must be absolute URIs without fragment, and audience values
-// (as RFC 8693 names them), which may be any string. Both may repeat.
+// (as RFC 8693 names them), which may be any string. Both may repeat; each
+// value is one audience, taken whole as token.Audiences says (a comma does
+// not split it), as the CLI's --audience takes it.
 func audienceParams(form url.Values) ([]string, *oauthError) {
-	var out []string
 	for _, r := range form["resource"] {
 		if r == "" {
 			continue
@@ -269,14 +270,6 @@ func audienceParams(form url.Values) ([]string, *oauthError) {
 		if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(r, "#") {
 			return nil, &oauthError{status: http.StatusBadRequest, code: errInvalidTarget, description: "resource must be an absolute URI without a fragment"}
 		}
-		if !slices.Contains(out, r) {
-			out = append(out, r)
-		}
 	}
-	for _, a := range form["audience"] {
-		if a != "" && !slices.Contains(out, a) {
-			out = append(out, a)
-		}
-	}
-	return out, nil
+	return token.Audiences(slices.Concat(form["resource"], form["audience"])), nil
 }

@@ -106,6 +106,12 @@ func TestTokenSuccess(t *testing.T) {
 			wantScope: "invoices:read invoices:write", wantAud: []string{"urn:erp"}, wantTTL: time.Hour,
 		},
 		{
+			// token.Audiences, the rule the CLI's --audience follows too.
+			name:      "an audience is taken whole: a comma does not split it; a repeated one counts once",
+			req:       request{form: url.Values{"grant_type": {"client_credentials"}, "audience": {"urn:x,y", "urn:z", "urn:x,y"}}, header: e.basic("erp")},
+			wantScope: "invoices:read invoices:write", wantAud: []string{"urn:x,y", "urn:z"}, wantTTL: time.Hour,
+		},
+		{
 			name: "resource indicators among the client's audience",
 			req: request{form: url.Values{"grant_type": {"client_credentials"},
 				"resource": {"https://api.example", "https://other.example"}}, header: e.basic("narrow")},
@@ -230,6 +236,7 @@ func TestTokenBadInput(t *testing.T) {
 		{"scope the client lacks", request{form: cc("scope", "invoices:read admin"), header: e.basic("erp")}, 400, "invalid_scope"},
 		{"malformed scope", request{form: cc("scope", `invoices:read "x"`), header: e.basic("erp")}, 400, "invalid_scope"},
 		{"audience the client lacks", request{form: cc("audience", "https://evil.example"), header: e.basic("narrow")}, 400, "invalid_target"},
+		{"two of the client's audiences in one value", request{form: cc("audience", "https://api.example,https://other.example"), header: e.basic("narrow")}, 400, "invalid_target"},
 		{"resource that is not absolute", request{form: cc("resource", "/api"), header: e.basic("erp")}, 400, "invalid_target"},
 		{"resource with a fragment", request{form: cc("resource", "https://api.example/#x"), header: e.basic("erp")}, 400, "invalid_target"},
 		{"parameters in the URL", request{path: "/token?client_secret=" + erp.secret, form: cc(), header: e.basic("erp")}, 400, "invalid_request"},

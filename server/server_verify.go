@@ -239,11 +239,14 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 	}
 	info := logOf(r)
 	info.keyID = k.key.ID
-	if !vault.SecretMatches(&k.key.Credential, mac, now) {
-		return s.keyFailed(r, now, errRetiredKey)
-	}
-	if k.key.Expired(now) {
+	switch err := vault.Usable(vault.KindKey, &k.key.Credential, mac, now); {
+	case errors.Is(err, vault.ErrExpired):
+		// The right secret of an expired key: no guess, nothing to
+		// throttle.
 		return keyRefused(errKeyExpired)
+	case err != nil:
+		// Found by its secret, so a retired one (ErrSecretRetired).
+		return s.keyFailed(r, now, errRetiredKey)
 	}
 	d, err := s.uses.Take(&k.key.Credential)
 	switch {

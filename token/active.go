@@ -102,8 +102,13 @@ func CheckActive(ks *KeySet, token string, want ActiveContext) (Claims, error) {
 	case c.ID != claims.ClientID:
 		// A lookup that also takes names found another client by name.
 		return Claims{}, fmt.Errorf("%w: %s", ErrClientRemoved, claims.ClientID)
-	case c.Expired(want.Now):
+	}
+	// The client may still be used, as [Issue] asked when it minted.
+	switch err := vault.Usable(vault.KindClient, &c.Credential, nil, want.Now); {
+	case errors.Is(err, vault.ErrExpired):
 		return Claims{}, fmt.Errorf("%w: the token's client %s", ErrClientExpired, c.ID)
+	case err != nil:
+		return Claims{}, fmt.Errorf("check token %s: client: %w", claims.ID, err)
 	}
 	return claims, nil
 }

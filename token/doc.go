@@ -15,10 +15,12 @@
 //
 // [NewSigner] decodes a signing key once, so that [Signer.Sign] costs one JSON
 // encoding and one signature per token, as a token endpoint needs. [NewJTI]
-// makes the random token ids. [ClaimsFor] decides the claims of a client's
-// token from what the client allows and what a [Request] asks, and [Mint]
-// signs them into the RFC 6749 token [Response]; [ActiveSigner] is the signer
-// of a vault's active key.
+// makes the random token ids. [Issue] is the one way a token is issued, by
+// the CLI and the server alike: the client may be used now
+// ([vault.Usable]), the claims are decided from what the client allows and
+// what a [Request] asks, one use is counted by the caller's counting step,
+// and [Mint] signs the claims into the RFC 6749 token [Response], in that
+// order. [ActiveSigner] is the signer of a vault's active key.
 //
 // # Verifying
 //

@@ -64,5 +64,8 @@ var (
 	ErrInvalidScope       = errors.New("requested scope is not allowed for this client")
 	ErrUnauthorizedClient = errors.New("client may not use this grant type")
 	ErrInvalidRequest     = errors.New("invalid token request")
-	ErrClientExpired      = errors.New("client has expired")
+	// ErrClientExpired reports, from [CheckActive], a token whose client
+	// has expired. ([Issue] refuses an expired client with the vault's
+	// [vault.ExpiredError].)
+	ErrClientExpired = errors.New("client has expired")
 )

@@ -9,9 +9,6 @@ import (
 	"github.com/keymint/keymint/vault"
 )
 
-// GrantClientCredentials is the only grant keymint mints tokens for, for now.
-const GrantClientCredentials = "client_credentials"
-
 // Request is what a caller asks of a client's token. Zero values take
 // the client's own: all its scopes, its audience, its token TTL.
 type Request struct {
@@ -33,15 +30,14 @@ type Response struct {
 	Scope       string `json:"scope,omitempty"`
 }
 
-// ClaimsFor checks a request against what the client allows and returns the
-// claims of the token to mint: scopes only within the client's, a lifetime
-// up to the client's TTL, an audience among the client's.
-func ClaimsFor(c *vault.Client, req Request, issuerURL string, now time.Time) (Claims, error) {
+// claimsFor checks a request against what the client allows and returns the
+// claims of the token to mint: the client_credentials grant, scopes only
+// within the client's, a lifetime up to the client's TTL, an audience among
+// the client's. Step 2 of [Issue], which has decided that the client may
+// be used now.
+func claimsFor(c *vault.Client, req Request, issuerURL string, now time.Time) (Claims, error) {
 	if !slices.Contains(c.GrantTypes, GrantClientCredentials) {
 		return Claims{}, fmt.Errorf("%w: client %s is not a %s client", ErrUnauthorizedClient, c.Name, GrantClientCredentials)
-	}
-	if c.Expired(now) {
-		return Claims{}, fmt.Errorf("%w: client %s", ErrClientExpired, c.Name)
 	}
 	scope := c.Scopes
 	if len(req.Scope) > 0 {
@@ -86,7 +82,9 @@ func ClaimsFor(c *vault.Client, req Request, issuerURL string, now time.Time) (C
 	}, nil
 }
 
-// Mint signs claims and returns the token response.
+// Mint signs claims and returns the token response: step 4 of [Issue],
+// which is how keymint issues tokens; alone, for what signs claims made
+// elsewhere (bench/baseline).
 func Mint(s *Signer, c Claims, now time.Time) (Response, error) {
 	token, err := s.Sign(c)
 	if err != nil {
@@ -142,5 +140,5 @@ func ActiveSigner(keys []*vault.SigningKey) (*Signer, error) {
 			return NewSigner(sk)
 		}
 	}
-	return nil, fmt.Errorf("no active signing key: %w; run `keymint signing-key rotate`", vault.ErrNotFound)
+	return nil, fmt.Errorf("no active signing key: %w; %s", vault.ErrNotFound, vault.SigningKeyHint)
 }

@@ -37,7 +37,9 @@ func (tx *Tx) RotateClient(ref, secret string, grace time.Duration) (*Client, er
 	return rotate[Client](tx, ref, secret, grace)
 }
 
-// ClientBySecret returns the client a secret belongs to, or ErrNotFound.
+// ClientBySecret returns the client a secret belongs to if it may be used now
+// ([Usable]): ErrNotFound for an unknown or retired secret, an
+// [ExpiredError] for an expired client.
 func (tx *Tx) ClientBySecret(secret string) (*Client, error) { return authenticate[Client](tx, secret) }
 
 // TouchClient sets a client's last_used_at to the transaction's time.

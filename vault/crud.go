@@ -1,7 +1,7 @@
 package vault
 
 import (
-	"crypto/hmac"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -238,7 +238,7 @@ func rotate[T any, R record[T]](tx *Tx, ref, secret string, grace time.Duration)
 		return nil, err
 	}
 	c := r.credential()
-	if err := checkUsable(kind, c, tx.now); err != nil {
+	if err := Usable(kind, c, nil, tx.now); err != nil {
 		return nil, err
 	}
 	retire := tx.now.Add(grace)
@@ -265,8 +265,10 @@ func rotate[T any, R record[T]](tx *Tx, ref, secret string, grace time.Duration)
 	return r, tx.Audit(string(kind)+".rotate", c.ID, c.Name)
 }
 
-// authenticate finds the record a secret belongs to. It returns ErrNotFound
-// for an unknown, retired or malformed secret; the caller checks expiry.
+// authenticate finds the record a secret belongs to, if it may be used now
+// ([Usable]). It returns an error wrapping ErrNotFound for an unknown,
+// retired or malformed secret (and [ErrSecretRetired] for a retired one),
+// and an [ExpiredError] for the right secret of an expired credential.
 func authenticate[T any, R record[T]](tx *Tx, secret string) (R, error) {
 	kind := kindOf[T]()
 	if _, err := apikey.Parse(secret); err != nil {
@@ -289,23 +291,15 @@ func authenticate[T any, R record[T]](tx *Tx, secret string) (R, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s secret: %w", kind, ErrNotFound)
 	}
-	if !SecretMatches(r.credential(), mac, tx.now) {
-		return nil, fmt.Errorf("%s secret: %w", kind, ErrNotFound)
+	switch err := Usable(kind, r.credential(), mac, tx.now); {
+	case errors.Is(err, ErrWrongSecret), errors.Is(err, ErrSecretRetired):
+		// Found by the secret's index entry, so retired (or an index
+		// entry left behind): to a lookup by secret, none.
+		return nil, fmt.Errorf("%s secret: %w (%w)", kind, ErrNotFound, err)
+	case err != nil:
+		return nil, err
 	}
 	return r, nil
-}
-
-// SecretMatches reports whether mac is one of c's live secrets at now,
-// comparing in constant time.
-func SecretMatches(c *Credential, mac []byte, now time.Time) bool {
-	match := false
-	for _, s := range c.Secrets {
-		live := s.RetiresAt == nil || now.Before(*s.RetiresAt)
-		if hmac.Equal(s.MAC, mac) && live {
-			match = true
-		}
-	}
-	return match
 }
 
 // MAC returns the HMAC under which a secret is indexed. A server that holds

@@ -22,12 +22,3 @@ func (e *ExpiredError) Error() string {
 }
 
 func (e *ExpiredError) Unwrap() error { return ErrExpired }
-
-// checkUsable decides whether the credential c, of kind kind, may still be
-// used at now: nil if so, an [ExpiredError] if its expiry has passed.
-func checkUsable(kind Kind, c *Credential, now time.Time) error {
-	if !c.Expired(now) {
-		return nil
-	}
-	return &ExpiredError{Kind: kind, ID: c.ID, Name: c.Name, ExpiresAt: c.ExpiresAt.UTC()}
-}

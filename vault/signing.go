@@ -68,6 +68,10 @@ func (tx *Tx) SigningKeys() ([]*SigningKey, error) {
 	return out, err
 }
 
+// SigningKeyHint is what every message about a missing active signing key
+// tells the user to do: one command, rotate (new is its alias).
+const SigningKeyHint = "create one with `keymint signing-key rotate`"
+
 // ActiveSigningKey returns the key that signs new tokens.
 func (tx *Tx) ActiveSigningKey() (*SigningKey, error) {
 	keys, err := tx.SigningKeys()
@@ -79,7 +83,7 @@ func (tx *Tx) ActiveSigningKey() (*SigningKey, error) {
 			return k, nil
 		}
 	}
-	return nil, fmt.Errorf("active signing key: %w; create one with `keymint signing-key rotate`", ErrNotFound)
+	return nil, fmt.Errorf("active signing key: %w; %s", ErrNotFound, SigningKeyHint)
 }
 
 // PruneSigningKeys deletes retired keys no longer published at now.

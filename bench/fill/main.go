@@ -6,11 +6,11 @@
 // identity (vault.GenerateIdentityFile), which it writes to ID_FILE with
 // mode 0600, never replacing a file; a missing directory of ID_FILE or VAULT
 // is made with mode 0700. The vault is set up as `keymint init` sets one up
-// (key prefix "km", client secret prefix "kmcs", an active signing key of
-// token.DefaultAlg), then gets N API keys (key-0000001...) and N
-// client_credentials clients (client-0000001...), each with scope api:read
-// and, for clients, a one-hour token lifetime, --batch (default 1000) to a
-// transaction.
+// (key prefix "km", apikey.DefaultKeyPrefix, client secret prefix "kmcs",
+// and an active signing key of token.DefaultAlg), then gets N API keys
+// (key-0000001...) and N client_credentials clients (client-0000001...),
+// each with scope api:read and, for clients, a one-hour token lifetime,
+// --batch (default 1000) to a transaction.
 //
 // On stdout it prints one JSON object with the secrets of one key and one
 // client of the N, for a benchmark to use:
@@ -38,11 +38,11 @@ import (
 	"github.com/keymint/keymint/vault"
 )
 
-// The vault's settings, as `keymint init` makes them by default.
-const (
-	keyPrefix          = "km"
-	clientSecretPrefix = keyPrefix + "cs"
-)
+// The vault's settings, as `keymint init` makes them by default, by
+// apikey's one rule.
+const keyPrefix = apikey.DefaultKeyPrefix
+
+var clientSecretPrefix = apikey.ClientSecretPrefix(keyPrefix)
 
 // maxTokenTTL is how long a retired signing key stays published; the same
 // bound as keymint's --token-ttl (unexported in package main).
@@ -52,10 +52,7 @@ const maxTokenTTL = 30 * 24 * time.Hour
 // `keymint client new NAME --scope api:read` make.
 var scopes = []string{"api:read"}
 
-const (
-	grantClientCredentials = token.GrantClientCredentials
-	tokenTTL               = time.Hour
-)
+const tokenTTL = time.Hour
 
 // actor names the fill in the vault's audit log.
 const actor = "keymint-bench-fill"
@@ -205,7 +202,7 @@ func fill(o options) (_ *output, err error) {
 	err = inBatches(v, o.clients, o.batch, clientSecretPrefix, p, func(tx *vault.Tx, i int, secret string) error {
 		c := &vault.Client{
 			Credential: vault.Credential{Name: fmt.Sprintf("client-%07d", i+1), Scopes: scopes},
-			GrantTypes: []string{grantClientCredentials},
+			GrantTypes: []string{token.GrantClientCredentials},
 			TokenTTL:   tokenTTL,
 		}
 		if err := tx.CreateClient(c, secret); err != nil {

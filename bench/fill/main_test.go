@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
 )
 
@@ -66,8 +67,8 @@ func TestFill(t *testing.T) {
 			if c.ID != out.Client.ClientID || c.Name != out.Client.Name {
 				t.Errorf("the printed client secret is client %s (%s)'s, not %s (%s)'s", c.Name, c.ID, out.Client.Name, out.Client.ClientID)
 			}
-			if len(c.GrantTypes) != 1 || c.GrantTypes[0] != grantClientCredentials || c.TokenTTL != tokenTTL {
-				t.Errorf("client grants %v, token TTL %v; want [%s], %v", c.GrantTypes, c.TokenTTL, grantClientCredentials, tokenTTL)
+			if len(c.GrantTypes) != 1 || c.GrantTypes[0] != token.GrantClientCredentials || c.TokenTTL != tokenTTL {
+				t.Errorf("client grants %v, token TTL %v; want [%s], %v", c.GrantTypes, c.TokenTTL, token.GrantClientCredentials, tokenTTL)
 			}
 		}
 		keys, err := tx.Keys()

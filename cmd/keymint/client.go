@@ -9,14 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keymint/keymint/apikey"
+	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
 )
 
-// Grant types a client may be given.
-const (
-	grantClientCredentials = "client_credentials"
-	grantAuthorizationCode = "authorization_code"
-)
+// grantNames lists the grant types a client may be given, for help and
+// messages: "client_credentials or authorization_code".
+var grantNames = strings.Join(token.ClientGrantTypes, " or ")
 
 // defaultTokenTTL is the access token lifetime the replaced services use.
 const defaultTokenTTL = time.Hour
@@ -109,10 +108,10 @@ authorization_code client needs at least one --redirect-uri.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.grants, "grant", nil, "grant type: client_credentials (default) or authorization_code (repeatable)")
-	f.StringArrayVar(&o.redirectURIs, "redirect-uri", nil, "redirect URI for authorization_code (repeatable)")
+	f.StringArrayVar(&o.grants, "grant", nil, "grant type: "+grantNames+"; default "+token.ClientGrantTypes[0]+" (repeatable)")
+	f.StringArrayVar(&o.redirectURIs, "redirect-uri", nil, "redirect URI for "+token.GrantAuthorizationCode+" (repeatable)")
 	f.StringArrayVar(&o.scopes, "scope", nil, "scope the client may request (repeatable; space- or comma-separated)")
-	f.StringArrayVar(&o.audience, "audience", nil, "audience (aud) of the client's tokens (repeatable)")
+	f.StringArrayVar(&o.audience, "audience", nil, "audience (aud) of the client's tokens, a URI taken whole (repeatable; never split on commas)")
 	durationVar(f, &o.tokenTTL, "token-ttl", defaultTokenTTL, "lifetime of the client's access tokens")
 	f.StringVar(&o.description, "description", "", "what the client is for")
 	f.StringVar(&o.url, "url", "", "the client's home page")
@@ -132,18 +131,18 @@ func (o clientNewOptions) client(name string) (*vault.Client, error) {
 		return nil, err
 	}
 	if len(grants) == 0 {
-		grants = []string{grantClientCredentials}
+		grants = []string{token.GrantClientCredentials}
 	}
 	for _, g := range grants {
-		if g != grantClientCredentials && g != grantAuthorizationCode {
-			return nil, usagef("unknown --grant %q: use client_credentials or authorization_code", g)
+		if !token.ValidClientGrantType(g) {
+			return nil, usagef("unknown --grant %q: use %s", g, grantNames)
 		}
 	}
-	if slices.Contains(grants, grantAuthorizationCode) && len(o.redirectURIs) == 0 {
-		return nil, usagef("--grant authorization_code needs at least one --redirect-uri")
+	if slices.Contains(grants, token.GrantAuthorizationCode) && len(o.redirectURIs) == 0 {
+		return nil, usagef("--grant %s needs at least one --redirect-uri", token.GrantAuthorizationCode)
 	}
-	if !slices.Contains(grants, grantAuthorizationCode) && len(o.redirectURIs) > 0 {
-		return nil, usagef("--redirect-uri is only for --grant authorization_code")
+	if !slices.Contains(grants, token.GrantAuthorizationCode) && len(o.redirectURIs) > 0 {
+		return nil, usagef("--redirect-uri is only for --grant %s", token.GrantAuthorizationCode)
 	}
 	for _, u := range o.redirectURIs {
 		if err := parseURL("--redirect-uri", u); err != nil {
@@ -167,7 +166,7 @@ func (o clientNewOptions) client(name string) (*vault.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	audience, err := parseScopes(o.audience)
+	audience, err := parseAudiences(o.audience)
 	if err != nil {
 		return nil, err
 	}

@@ -55,18 +55,11 @@ identity file is already there, keymint uses it instead.`,
 	}
 	cmd.Flags().StringArrayVar(&o.recipients, "recipient", nil, "encrypt to this recipient (repeatable)")
 	cmd.Flags().BoolVar(&o.passphrase, "passphrase", false, "encrypt to a passphrase instead of recipients")
-	cmd.Flags().StringVar(&o.keyPrefix, "key-prefix", "km", fmt.Sprintf("prefix of API keys, %s; client secrets get the prefix followed by \"cs\"", keyPrefixRule))
+	cmd.Flags().StringVar(&o.keyPrefix, "key-prefix", apikey.DefaultKeyPrefix, fmt.Sprintf("prefix of API keys, %s; client secrets get the prefix followed by %q", apikey.KeyPrefixRule, apikey.ClientSecretMark))
 	cmd.Flags().StringVar(&o.alg, "alg", string(token.DefaultAlg), "algorithm of the JWT signing key: ES256, RS256, RS512 or EdDSA")
 	cmd.Flags().StringVar(&o.issuer, "issuer", "", "record the vault's issuer URL, which token issue, token verify and serve use unless given another (default "+token.DefaultIssuer+")")
 	return cmd
 }
-
-// maxKeyPrefixLen is the longest --key-prefix: client secrets take the key
-// prefix followed by "cs", and both must be valid apikey prefixes.
-const maxKeyPrefixLen = apikey.MaxPrefixLen - len("cs")
-
-// keyPrefixRule is what --key-prefix accepts, as its help and its error say.
-var keyPrefixRule = fmt.Sprintf("1 to %d lowercase letters and digits, starting with a letter", maxKeyPrefixLen)
 
 type initResult struct {
 	Vault        string   `json:"vault"`
@@ -83,8 +76,8 @@ func (a *app) runInit(o initOptions) error {
 	if o.passphrase && len(o.recipients) > 0 {
 		return usagef("--passphrase and --recipient cannot be combined: age allows a passphrase only on its own")
 	}
-	if apikey.ValidatePrefix(o.keyPrefix) != nil || len(o.keyPrefix) > maxKeyPrefixLen {
-		return usagef("--key-prefix %q: use %s", o.keyPrefix, keyPrefixRule)
+	if apikey.ValidateKeyPrefix(o.keyPrefix) != nil {
+		return usagef("--key-prefix %q: use %s", o.keyPrefix, apikey.KeyPrefixRule)
 	}
 	alg, err := token.ParseAlg(o.alg)
 	if err != nil {
@@ -144,7 +137,7 @@ func (a *app) runInit(o initOptions) error {
 	err = vault.Create(a.cfg.Vault, vault.CreateOptions{
 		Recipients:     recipients,
 		RecipientNames: res.Recipients,
-		Settings:       vault.Settings{KeyPrefix: o.keyPrefix, ClientSecretPrefix: o.keyPrefix + "cs", Issuer: o.issuer},
+		Settings:       vault.Settings{KeyPrefix: o.keyPrefix, ClientSecretPrefix: apikey.ClientSecretPrefix(o.keyPrefix), Issuer: o.issuer},
 		Options:        vault.Options{LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()},
 		Setup: func(tx *vault.Tx) error {
 			return tx.AddSigningKey(token.ToVault(signingKey), maxTokenTTL)

@@ -11,20 +11,19 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/keymint/keymint/apikey"
+	"github.com/keymint/keymint/token"
 )
 
 // parseScopes splits each --scope value on spaces and commas, as OAuth
-// writes scope lists, drops duplicates and checks each scope token against
-// RFC 6749 §3.3 (printable ASCII except space, '"' and '\'); a scope shaped
-// like a keymint secret or a JWT is refused.
+// writes scope lists, drops duplicates and checks each scope token with
+// token.ValidScope, the rule the token endpoint and the signer apply; a
+// scope shaped like a keymint secret or a JWT is refused.
 func parseScopes(values []string) ([]string, error) {
 	var out []string
 	for _, v := range values {
 		for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }) {
-			for _, r := range s {
-				if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
-					return nil, usagef("invalid scope %q: use printable ASCII without quotes or backslashes", s)
-				}
+			if !token.ValidScope(s) {
+				return nil, usagef("invalid scope %q: use printable ASCII without quotes or backslashes", s)
 			}
 			if len(apikey.FindSecrets(s)) > 0 {
 				// A pasted secret would be stored and shown as the
@@ -37,6 +36,23 @@ func parseScopes(values []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// parseAudiences reads --audience values by token.Audiences, the rule the
+// token endpoint applies to its audience parameter: each value is one
+// audience taken whole, never split on commas or spaces ("urn:x,y" is one
+// audience), and a repeated one counts once. The flag repeats for several.
+// An empty value, or one shaped like a keymint secret or a JWT, is refused.
+func parseAudiences(values []string) ([]string, error) {
+	for _, a := range values {
+		if a == "" {
+			return nil, usagef("invalid --audience \"\": give a URI or a name")
+		}
+		if len(apikey.FindSecrets(a)) > 0 {
+			return nil, usagef("invalid --audience %q: it looks like a secret or a token", apikey.Mask(a))
+		}
+	}
+	return token.Audiences(values), nil
 }
 
 // parseExpiry reads --expires: a duration from now (90d, 12h, 1h30m) or an

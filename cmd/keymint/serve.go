@@ -62,16 +62,7 @@ func newServeCmd(a *app) *cobra.Command {
 		Long: `Run an OAuth 2.0 authorization server for the client_credentials grant on
 the vault's clients and signing keys, with a check of API keys for gateways:
 
-  POST /token                                  access tokens (client_secret_basic or client_secret_post)
-  GET  /.well-known/oauth-authorization-server metadata (RFC 8414)
-  GET  /.well-known/openid-configuration       the same, for OpenID Connect libraries
-  GET  /jwks.json                              the public signing keys
-  POST /introspect                             token introspection (RFC 7662)
-  POST /revoke                                 token revocation (RFC 7009)
-  GET  /verify                                 API key check for gateways (also HEAD)
-  ANY  /verify/PATH                            the same, for Envoy ext_authz (any method)
-  GET  /healthz                                liveness
-
+` + routesHelp() + `
 The server keeps the vault's records in memory and does not hold the vault
 file: every other keymint command keeps working meanwhile, and a client or
 API key created, renamed, rotated or removed from the command line is served
@@ -172,6 +163,21 @@ Exit codes: 0 stopped by a signal, 1 the server could not start or failed,
 	f.BoolVar(&o.dev, "dev", false, "serve a throwaway vault with a ready client, for development")
 	f.StringArray("trusted-proxy", nil, "believe X-Forwarded-For and X-Real-IP from this gateway, a CIDR or an IP (repeatable)")
 	return cmd
+}
+
+// routesHelp lists the server's endpoints for serve's help, one a line, from
+// server.Routes, the table the server serves.
+func routesHelp() string {
+	routes := server.Routes()
+	width := 0
+	for _, r := range routes {
+		width = max(width, len(r.Path))
+	}
+	var b strings.Builder
+	for _, r := range routes {
+		fmt.Fprintf(&b, "  %-4s %-*s %s\n", r.Method, width, r.Path, r.Summary)
+	}
+	return b.String()
 }
 
 // check validates the flags on their own, and parses --trusted-proxy.
@@ -319,7 +325,7 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 	srv, err := server.New(server.Options{Vault: v, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies})
 	if err != nil {
 		if errors.Is(err, vault.ErrNotFound) {
-			return fmt.Errorf("vault %s has no active signing key; create one with `keymint signing-key new`", v.Path())
+			return fmt.Errorf("vault %s has no active signing key; %s", v.Path(), vault.SigningKeyHint)
 		}
 		return err
 	}
@@ -335,8 +341,8 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 	}
 
 	if dev != nil {
-		dev.Issuer, dev.TokenEndpoint = srv.Issuer(), base+"/token"
-		dev.Curl = fmt.Sprintf("curl -u '%s:%s' -d grant_type=client_credentials %s", dev.ClientID, dev.ClientSecret, dev.TokenEndpoint)
+		dev.Issuer, dev.TokenEndpoint = srv.Issuer(), base+server.TokenPath
+		dev.Curl = fmt.Sprintf("curl -u '%s:%s' -d grant_type=%s %s", dev.ClientID, dev.ClientSecret, token.GrantClientCredentials, dev.TokenEndpoint)
 		if err := a.printDev(dev); err != nil {
 			return err
 		}
@@ -431,14 +437,14 @@ func createDevVault(path string, lockTimeout time.Duration) (*vault.Vault, *devC
 	if err != nil {
 		return nil, nil, err
 	}
-	settings := vault.Settings{KeyPrefix: "km", ClientSecretPrefix: "kmcs"}
+	settings := vault.Settings{KeyPrefix: apikey.DefaultKeyPrefix, ClientSecretPrefix: apikey.ClientSecretPrefix(apikey.DefaultKeyPrefix)}
 	secret, err := apikey.Generate(settings.ClientSecretPrefix)
 	if err != nil {
 		return nil, nil, err
 	}
 	c := &vault.Client{
 		Credential:  vault.Credential{Name: "dev", Scopes: devScopes},
-		GrantTypes:  []string{grantClientCredentials},
+		GrantTypes:  []string{token.GrantClientCredentials},
 		TokenTTL:    defaultTokenTTL,
 		Description: "made by keymint serve --dev",
 	}

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/keymint/keymint/server"
 	"github.com/keymint/keymint/vault"
 )
 
@@ -446,7 +447,7 @@ func TestServeNeedsASigningKey(t *testing.T) {
 	env["KEYMINT_IDENTITY"] = string(id.Contents) // comments and the identity line
 	var out, errb bytes.Buffer
 	code := run([]string{"serve", "--listen", "127.0.0.1:0", "--vault", path}, &streams{In: strings.NewReader(""), Out: &out, Err: &errb, inFd: -1}, func(k string) string { return env[k] })
-	if code != exitFailure || !strings.Contains(errb.String(), "no active signing key") || !strings.Contains(errb.String(), "keymint signing-key") {
+	if code != exitFailure || !strings.Contains(errb.String(), "no active signing key") || !strings.Contains(errb.String(), "`keymint signing-key rotate`") {
 		t.Errorf("exit %d: %s", code, errb.String())
 	}
 }
@@ -481,5 +482,21 @@ func cmdWaitport(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("nothing listens on %s: %v", args[0], err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeHelpListsRoutes: serve's help lists the server's routes from
+// server.Routes, the table the server serves, each on its line.
+func TestServeHelpListsRoutes(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"serve", "--help"}, &streams{In: strings.NewReader(""), Out: &out, Err: &errb, inFd: -1}, func(string) string { return "" })
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, r := range server.Routes() {
+		re := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(r.Method) + ` +` + regexp.QuoteMeta(r.Path) + ` +` + regexp.QuoteMeta(r.Summary) + `$`)
+		if !re.MatchString(out.String()) {
+			t.Errorf("help lacks %s %s: %s", r.Method, r.Path, out.String())
+		}
 	}
 }

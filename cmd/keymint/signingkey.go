@@ -15,7 +15,7 @@ func newSigningKeyCmd(a *app) *cobra.Command {
 		Use:   "signing-key",
 		Short: "Manage the JWT signing keys",
 	}
-	cmd.AddCommand(newSigningKeyLsCmd(a), newSigningKeyRotateCmd(a, "rotate"), newSigningKeyRotateCmd(a, "new"))
+	cmd.AddCommand(newSigningKeyLsCmd(a), newSigningKeyRotateCmd(a))
 	return cmd
 }
 
@@ -77,15 +77,15 @@ func newSigningKeyLsCmd(a *app) *cobra.Command {
 	}
 }
 
-func newSigningKeyRotateCmd(a *app, use string) *cobra.Command {
+// newSigningKeyRotateCmd is signing-key rotate, the one command that makes a
+// signing key (vault.SigningKeyHint names it); new is an alias.
+func newSigningKeyRotateCmd(a *app) *cobra.Command {
 	var alg string
-	short := "Make a new active signing key; retired keys stay in JWKS until their tokens expire"
-	if use == "new" {
-		short = "Same as rotate: make a new active signing key, with --alg"
-	}
+	const short = "Make a new active signing key; retired keys stay in JWKS until their tokens expire"
 	cmd := &cobra.Command{
-		Use:   use,
-		Short: short,
+		Use:     "rotate",
+		Aliases: []string{"new"},
+		Short:   short,
 		Long: short + `.
 
 The previous active key stops signing at once, but its public key stays in

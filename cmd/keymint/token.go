@@ -129,7 +129,7 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 	if err != nil {
 		return err
 	}
-	audience, err := parseScopes(o.audience)
+	audience, err := parseAudiences(o.audience)
 	if err != nil {
 		return err
 	}
@@ -148,10 +148,6 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 		if err != nil {
 			return err
 		}
-		claims, err := token.ClaimsFor(c, req, iss, tx.Now())
-		if err != nil {
-			return tokenRequestError(err)
-		}
 		keys, err := tx.SigningKeys()
 		if err != nil {
 			return err
@@ -160,13 +156,15 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 		if err != nil {
 			return err
 		}
-		if _, err := consumeUse(tx, &c.Credential); err != nil {
+		// The server's /token issues the same way, counting with its lease.
+		claims, r, err := token.Issue(c, req, iss, tx.Now(), signer, func() error {
+			_, err := consumeUse(tx, &c.Credential)
 			return err
+		})
+		if err != nil {
+			return tokenRequestError(err)
 		}
-		if resp.Response, err = token.Mint(signer, claims, tx.Now()); err != nil {
-			return err
-		}
-		resp.ExpiresAt = claims.ExpiresAt.UTC()
+		resp.Response, resp.ExpiresAt = r, claims.ExpiresAt.UTC()
 		return tx.TouchClient(c.ID)
 	})
 	if err != nil {
