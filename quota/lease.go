@@ -16,9 +16,13 @@ const (
 	// DefaultMaxBlock is the most uses one lease reserves. Only a busy
 	// credential gets there (see Leaser), and throughput for one busy
 	// credential is about MaxBlock uses per vault transaction (some 1.5ms
-	// with its fsync): 16 would cap it near 10,000 uses a second, 256 near
-	// 170,000. A crash over-counts by at most this many uses per credential.
-	DefaultMaxBlock = 256
+	// with its fsync): 16 would cap it near 10,000 uses a second. The
+	// transaction also costs CPU (its hash-tree shard, the head, the
+	// remembered state; about 2ms on the cores that serve requests), which
+	// 1,024 uses a block make about 2µs a use. A crash over-counts by at
+	// most this many uses per credential; near a limit blocks shrink (see
+	// maybeRefill).
+	DefaultMaxBlock = 1024
 
 	// DefaultMaxAge is how long a lease, or a denial, lasts at most before
 	// the vault is asked again, so that a limit changed or topped up by
