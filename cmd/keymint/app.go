@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -27,16 +28,28 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
-// app is what every command shares: streams, environment and the decoded
-// configuration. It is built per run, so tests can run many in one process.
+// app is what every command shares: streams, environment, clock and the
+// decoded configuration. It is built per run, so tests can run many in one
+// process.
 type app struct {
 	io     *streams
 	getenv func(string) string
-	cfg    config
+	// now is the clock every command reads the time from, and the vault's
+	// and the server's (their Options.Now): time.Now, except in tests,
+	// which run an app with a clock they move (see [app.run]), so that
+	// nothing waits for time to pass. newRootCmd makes nil time.Now.
+	now func() time.Time
+	cfg config
 }
 
 func run(args []string, io *streams, getenv func(string) string) int {
-	a := &app{io: io, getenv: getenv}
+	return (&app{io: io, getenv: getenv, now: time.Now}).run(args)
+}
+
+// run runs one keymint command line with a's streams, environment and
+// clock, and returns its exit code.
+func (a *app) run(args []string) int {
+	io := a.io
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	root.SetIn(io.In)
@@ -78,6 +91,9 @@ func oneLine(s string) string {
 }
 
 func newRootCmd(a *app) *cobra.Command {
+	if a.now == nil {
+		a.now = time.Now
+	}
 	root := &cobra.Command{
 		Use:   "keymint",
 		Short: "Keep API credentials in a sealed local vault and mint access tokens from them",

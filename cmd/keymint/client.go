@@ -237,7 +237,7 @@ func newClientLsCmd(a *app) *cobra.Command {
 				}
 				return a.writeJSON(out)
 			}
-			now := time.Now()
+			now := a.now()
 			t := newTable(a.io.Out, "NAME", "CLIENT ID", "GRANTS", "SCOPES", "TOKEN TTL", "LAST USED", "CREATED")
 			for _, c := range clients {
 				t.row(c.Name, c.ID, strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, " "), shortDuration(c.TokenTTL), relTime(c.LastUsedAt, now, "never"), relTime(&c.CreatedAt, now, ""))
@@ -268,7 +268,7 @@ func newClientShowCmd(a *app) *cobra.Command {
 			if a.json() {
 				return a.writeJSON(clientView(c))
 			}
-			now := time.Now()
+			now := a.now()
 			t := newTable(a.io.Out, "FIELD", "VALUE")
 			t.row("name", c.Name)
 			t.row("client_id", c.ID)
@@ -381,7 +381,7 @@ EXIT CODES
 				return err
 			})
 			if err != nil {
-				return notFoundHint(expiredHint(err), "client ls")
+				return notFoundHint(a.expiredHint(err), "client ls")
 			}
 			return a.printClientSecret(c, secret, fmt.Sprintf("rotated the secret of client %s; %s", c.Name, oldSecretFor(grace)))
 		},

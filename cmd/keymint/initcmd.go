@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -129,7 +128,7 @@ func (a *app) runInit(o initOptions) error {
 		recipients, res.Recipients = []vault.Recipient{r}, []string{fmt.Sprint(r)}
 		res.IdentityFile, res.NewIdentity = a.cfg.Identity, created != nil
 	}
-	signingKey, err := token.GenerateSigningKey(alg, time.Now())
+	signingKey, err := token.GenerateSigningKey(alg, a.now())
 	if err != nil {
 		undoIdentity()
 		return err
@@ -138,7 +137,7 @@ func (a *app) runInit(o initOptions) error {
 		Recipients:     recipients,
 		RecipientNames: res.Recipients,
 		Settings:       vault.Settings{KeyPrefix: o.keyPrefix, ClientSecretPrefix: apikey.ClientSecretPrefix(o.keyPrefix), Issuer: o.issuer},
-		Options:        vault.Options{LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()},
+		Options:        vault.Options{Now: a.now, LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()},
 		Setup: func(tx *vault.Tx) error {
 			return tx.AddSigningKey(token.ToVault(signingKey), maxTokenTTL)
 		},
@@ -189,7 +188,7 @@ func (a *app) ensureIdentity() (vault.Recipient, []byte, error) {
 		}
 		return nil, nil, fmt.Errorf("identity file %s holds no age X25519 or hybrid identity; pass its recipient with --recipient", path)
 	}
-	id, err := vault.GenerateIdentityFile(time.Now())
+	id, err := vault.GenerateIdentityFile(a.now())
 	if err != nil {
 		return nil, nil, err
 	}

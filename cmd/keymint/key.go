@@ -97,7 +97,7 @@ func (a *app) runKeyNew(name string, o keyNewOptions) error {
 	if err != nil {
 		return err
 	}
-	expires, err := parseExpiry(o.expires, time.Now())
+	expires, err := parseExpiry(o.expires, a.now())
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func newKeyLsCmd(a *app) *cobra.Command {
 				}
 				return a.writeJSON(out)
 			}
-			now := time.Now()
+			now := a.now()
 			t := newTable(a.io.Out, "NAME", "ID", "SCOPES", "EXPIRES", "LAST USED", "CREATED")
 			for _, k := range keys {
 				t.row(k.Name, k.ID, strings.Join(k.Scopes, " "), relTime(k.ExpiresAt, now, "never"), relTime(k.LastUsedAt, now, "never"), relTime(&k.CreatedAt, now, ""))
@@ -183,7 +183,7 @@ func newKeyShowCmd(a *app) *cobra.Command {
 			if a.json() {
 				return a.writeJSON(keyView(k))
 			}
-			now := time.Now()
+			now := a.now()
 			t := newTable(a.io.Out, "FIELD", "VALUE")
 			t.row("name", k.Name)
 			t.row("id", k.ID)
@@ -304,7 +304,7 @@ EXIT CODES
 				return err
 			})
 			if err != nil {
-				return notFoundHint(expiredHint(err), "key ls")
+				return notFoundHint(a.expiredHint(err), "key ls")
 			}
 			if a.json() {
 				v := keyView(k)
@@ -323,13 +323,13 @@ EXIT CODES
 // expiredHint says what to do about a credential the vault refused to
 // rotate because it has expired: a new secret would not work, and the
 // expiry cannot be moved, so replace the credential or remove it.
-func expiredHint(err error) error {
+func (a *app) expiredHint(err error) error {
 	var ee *vault.ExpiredError
 	if !errors.As(err, &ee) {
 		return err
 	}
 	return fmt.Errorf("%s %s expired %s (%s), so a new secret would not work: create a new %s with `keymint %s new` to replace it, or remove this one with `keymint %s rm %s`",
-		ee.Kind, ee.Name, ee.ExpiresAt.UTC().Format(time.RFC3339), relTime(&ee.ExpiresAt, time.Now(), ""), ee.Kind, ee.Kind, ee.Kind, ee.Name)
+		ee.Kind, ee.Name, ee.ExpiresAt.UTC().Format(time.RFC3339), relTime(&ee.ExpiresAt, a.now(), ""), ee.Kind, ee.Kind, ee.Kind, ee.Name)
 }
 
 func newKeyVerifyCmd(a *app) *cobra.Command {

@@ -84,7 +84,7 @@ func TestScripts(t *testing.T) {
 			"jsonfile":   cmdJSONFile,
 			"envfile":    cmdEnvfile,
 			"typo":       cmdTypo,
-			"sleep":      cmdSleep,
+			"waitfor":    cmdWaitfor,
 			"need":       cmdNeed,
 			"freeport":   cmdFreeport, // serve_test.go
 			"waitport":   cmdWaitport, // serve_test.go
@@ -464,12 +464,44 @@ func cmdTypo(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), append(s, '\n'), 0o600))
 }
 
-// sleep DURATION waits, for expiries.
-func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: sleep DURATION")
+// waitfor TIMEOUT PATTERN PROG [ARGS...] runs PROG as exec does, and again
+// every 20ms, until it exits 0 with a stdout that matches the regular
+// expression PATTERN (multi-line, as the stdout command has it); if TIMEOUT passes first, it fails, showing the last
+// run. stdout and stderr are then the last run's, for the commands that
+// follow (so are the files PROG writes). It is how a script waits for
+// something that happens in its own time, such as `keymint serve` taking
+// in a change made with the CLI, for as long as that takes and no longer:
+// no script sleeps. Each run is logged. A run that fails to authenticate
+// to a server drains its failed-authentication throttle as any other
+// request would.
+func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: waitfor TIMEOUT PATTERN PROG [ARGS...]")
 	}
-	d, err := time.ParseDuration(args[0])
+	timeout, err := time.ParseDuration(args[0])
 	ts.Check(err)
-	time.Sleep(d)
+	re, err := regexp.Compile("(?m)" + args[1]) // as stdout matches
+	ts.Check(err)
+	const interval = 20 * time.Millisecond
+	deadline := time.Now().Add(timeout)
+	for {
+		err := ts.Exec(args[2], args[3:]...)
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[2], err)
+		}
+		stdout := ts.ReadFile("stdout")
+		if err == nil && re.MatchString(stdout) {
+			return
+		}
+		if time.Now().After(deadline) {
+			exit := "exit 0"
+			if err != nil {
+				exit = err.Error()
+			}
+			ts.Fatalf("%s did not exit 0 with a stdout matching %q within %s; its last run: %s, stdout %q, stderr %q",
+				args[2], args[1], timeout, exit, stdout, ts.ReadFile("stderr"))
+		}
+		time.Sleep(interval)
+	}
 }

@@ -322,7 +322,7 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 	}
 
 	logger := newLogger(a, o.logFormat)
-	srv, err := server.New(server.Options{Vault: v, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies})
+	srv, err := server.New(server.Options{Vault: v, Now: a.now, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies})
 	if err != nil {
 		if errors.Is(err, vault.ErrNotFound) {
 			return fmt.Errorf("vault %s has no active signing key; %s", v.Path(), vault.SigningKeyHint)
@@ -418,7 +418,7 @@ func (a *app) newDevVault() (*vault.Vault, *devClient, func(), error) {
 		return nil, nil, nil, fmt.Errorf("create a temporary directory for the dev vault: %w", err)
 	}
 	cleanup := func() { os.RemoveAll(dir) }
-	v, dev, err := createDevVault(filepath.Join(dir, "vault.db"), a.cfg.LockTimeout)
+	v, dev, err := createDevVault(filepath.Join(dir, "vault.db"), a.cfg.LockTimeout, a.now)
 	if err != nil {
 		cleanup()
 		return nil, nil, nil, err
@@ -426,14 +426,14 @@ func (a *app) newDevVault() (*vault.Vault, *devClient, func(), error) {
 	return v, dev, cleanup, nil
 }
 
-func createDevVault(path string, lockTimeout time.Duration) (*vault.Vault, *devClient, error) {
+func createDevVault(path string, lockTimeout time.Duration, now func() time.Time) (*vault.Vault, *devClient, error) {
 	// The identity file's contents are dropped: the identity is held in
 	// memory only, and the vault goes with the server.
-	id, err := vault.GenerateIdentityFile(time.Now())
+	id, err := vault.GenerateIdentityFile(now())
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := token.GenerateSigningKey(token.ES256, time.Now())
+	key, err := token.GenerateSigningKey(token.ES256, now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -448,7 +448,7 @@ func createDevVault(path string, lockTimeout time.Duration) (*vault.Vault, *devC
 		TokenTTL:    defaultTokenTTL,
 		Description: "made by keymint serve --dev",
 	}
-	opts := vault.Options{Identities: []vault.Identity{id.Identity}, LockTimeout: lockTimeout, Actor: actor()}
+	opts := vault.Options{Now: now, Identities: []vault.Identity{id.Identity}, LockTimeout: lockTimeout, Actor: actor()}
 	err = vault.Create(path, vault.CreateOptions{
 		Recipients:     []vault.Recipient{id.Recipient},
 		RecipientNames: []string{fmt.Sprint(id.Recipient)},

@@ -307,6 +307,7 @@ func testServeQuotaLoad(t *testing.T, e *keymintEnv, load quotaLoad) {
 	}
 	phase.Store(2)
 	restarted := time.Now()
+	grantedAtRestart := grantedSoFar()
 
 	// The load goes on until both kinds of client are refused over quota
 	// by the new server and the vault, and leases had time to lapse.
@@ -367,8 +368,13 @@ func testServeQuotaLoad(t *testing.T, e *keymintEnv, load quotaLoad) {
 	if wrkSum.statuses[http.StatusTooManyRequests] == 0 {
 		t.Errorf("wrk was never refused over quota")
 	}
-	if stats.count(outGranted, nil, []int{2}) == 0 {
-		t.Errorf("no use granted after the restart")
+	// Uses left at the restart must be granted by the restarted server;
+	// on a fast run the load may have spent them all before the kill
+	// landed, and then the denials above are what it shows.
+	// (A killed server's lease can take a few uses with it: near a limit
+	// its blocks are small, so limit-killAt leaves room for them.)
+	if grantedAtRestart < limit-killAt && granted-grantedAtRestart <= 0 {
+		t.Errorf("no use granted after the restart, though only %d of %d were granted before it", grantedAtRestart, limit)
 	}
 	if stats.count(outDenied, []int{srcHTTP}, nil) == 0 {
 		t.Errorf("HTTP clients were never refused over quota")

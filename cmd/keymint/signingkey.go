@@ -60,7 +60,7 @@ func newSigningKeyLsCmd(a *app) *cobra.Command {
 				}
 				return a.writeJSON(out)
 			}
-			now := time.Now()
+			now := a.now()
 			t := newTable(a.io.Out, "KID", "ALG", "STATE", "CREATED", "IN JWKS UNTIL")
 			for _, k := range keys {
 				state, until := "active", "-"
@@ -98,7 +98,7 @@ second.`,
 			if err != nil {
 				return usageError{fmt.Errorf("--alg: %w", err)}
 			}
-			k, err := token.GenerateSigningKey(parsed, time.Now())
+			k, err := token.GenerateSigningKey(parsed, a.now())
 			if err != nil {
 				return err
 			}

@@ -285,7 +285,7 @@ func (a *app) runTokenVerify(raw string) error {
 			ID: claims.ID, ClientID: claims.ClientID, Scope: strings.Join(claims.Scope, " "),
 		}})
 	}
-	now := time.Now()
+	now := a.now()
 	client := clientName + " (" + claims.ClientID + ")"
 	t := newTable(a.io.Out, "CLAIM", "VALUE")
 	t.row("valid", "yes")

@@ -30,7 +30,7 @@ func (a *app) openVaultWith(adjust func(*vault.Options)) (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := vault.Options{Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()}
+	opts := vault.Options{Now: a.now, Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()}
 	adjust(&opts)
 	v, err := vault.Open(a.cfg.Vault, opts)
 	if errors.Is(err, vault.ErrWrongIdentity) {
