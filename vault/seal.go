@@ -1,12 +1,15 @@
 package vault
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"hash"
+	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -29,6 +32,8 @@ type keys struct {
 	treeKey, shardKey []byte
 	// legacyIndexKey is what format 1 derived as the index key.
 	legacyIndexKey []byte
+	// macs pools keyed index hashers (see mac).
+	macs sync.Pool
 }
 
 func deriveKeys(dataKey []byte) (*keys, error) {
@@ -93,10 +98,25 @@ func (k *keys) open(vaultID []byte, bucket string, key, sealed []byte) ([]byte, 
 
 // mac is the index key for a name or secret, domain-separated by purpose so a
 // name can never collide with a secret.
+//
+// Keyed hashers are pooled: a server computes one per request, and keying
+// an HMAC costs more than hashing a secret.
 func (k *keys) mac(purpose, value string) []byte {
-	m := hmac.New(sha256.New, k.indexKey)
-	m.Write([]byte(purpose))
-	m.Write([]byte{0})
-	m.Write([]byte(value))
-	return m.Sum(nil)
+	m, _ := k.macs.Get().(*keyedMAC)
+	if m == nil || !bytes.Equal(m.key, k.indexKey) {
+		m = &keyedMAC{key: k.indexKey, h: hmac.New(sha256.New, k.indexKey)}
+	}
+	m.h.Reset()
+	m.h.Write([]byte(purpose))
+	m.h.Write([]byte{0})
+	m.h.Write([]byte(value))
+	sum := m.h.Sum(nil)
+	k.macs.Put(m)
+	return sum
+}
+
+// keyedMAC is a pooled HMAC with the key it was made with.
+type keyedMAC struct {
+	key []byte
+	h   hash.Hash
 }
