@@ -182,7 +182,7 @@ var routeTable = []route{
 	{Route{http.MethodGet, "/verify", "API key check for gateways (also HEAD)"}, (*Server).handleVerify},
 	// Not through the mux: see ServeHTTP and serveVerifySubtree.
 	{Route{"ANY", verifySubtree + "PATH", "the same, for Envoy ext_authz (any method)"}, nil},
-	{Route{http.MethodGet, "/healthz", "liveness"}, (*Server).handleHealth},
+	{Route{http.MethodGet, "/healthz", "health: 200, or 503 while the vault cannot be read"}, (*Server).handleHealth},
 }
 
 // Routes lists the server's endpoints, in the order its documentation
