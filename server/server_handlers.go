@@ -66,7 +66,7 @@ func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // ServeHTTP serves the endpoints and logs one line per request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header()["X-Content-Type-Options"] = nosniffValue
 	// The cap is set here, on the server's own ResponseWriter, so that
 	// net/http closes the connection of a client that sends too much.
 	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)

@@ -77,9 +77,18 @@ var (
 // noStore marks a response that must not be cached: token, introspection
 // and revocation responses and their errors (RFC 6749 §5.1).
 func noStore(h http.Header) {
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	h["Cache-Control"] = noStoreValue
+	h["Pragma"] = noCacheValue
 }
+
+// Header values set on every response, shared rather than allocated per
+// request (Header.Set canonicalizes its key and allocates a slice): the keys
+// are already canonical, and net/http never modifies a value slice.
+var (
+	noStoreValue = []string{"no-store"}
+	noCacheValue = []string{"no-cache"}
+	nosniffValue = []string{"nosniff"}
+)
 
 // writeJSON writes v with status. Errors writing are the client's problem:
 // it went away.
