@@ -23,7 +23,7 @@ import (
 func WriteHeaders(h http.Header, s Status, now time.Time) {
 	limit := strconv.FormatInt(s.Limit, 10)
 	remaining := strconv.FormatInt(max(s.Remaining, 0), 10)
-	reset := strconv.FormatInt(secondsUntil(s.ResetsAt, now), 10)
+	reset := strconv.FormatInt(ResetSeconds(s, now), 10)
 	h.Set("RateLimit-Limit", limit)
 	h.Set("RateLimit-Remaining", remaining)
 	h.Set("RateLimit-Reset", reset)
@@ -31,6 +31,11 @@ func WriteHeaders(h http.Header, s Status, now time.Time) {
 	h.Set("X-RateLimit-Remaining", remaining)
 	h.Set("X-RateLimit-Reset", reset)
 }
+
+// ResetSeconds is what RateLimit-Reset says of s at now: the whole seconds
+// until its period ends (see secondsUntil). Other fields that state the
+// same moment use it, so that they agree.
+func ResetSeconds(s Status, now time.Time) int64 { return secondsUntil(s.ResetsAt, now) }
 
 // RetryAfter returns the delay in seconds to send in the Retry-After field
 // of a 429 response, given the blocking status from [Allow]. It is at least

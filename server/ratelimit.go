@@ -77,7 +77,7 @@ func rateLimitValue(s quota.Status, now time.Time) (string, bool) {
 		name: s.Period.String(),
 		params: []sfParam{
 			{"r", sfClamp(s.Remaining)},
-			{"t", sfClamp(secondsUntil(s.ResetsAt, now))},
+			{"t", sfClamp(quota.ResetSeconds(s, now))},
 		},
 	}})
 }
@@ -102,21 +102,6 @@ func rateLimitPolicy(c *vault.Credential) []string {
 		return nil
 	}
 	return []string{v}
-}
-
-// secondsUntil is the whole seconds from now until t, rounded up, and 0 if
-// t has passed: the rounding of quota.WriteHeaders, so that t and
-// RateLimit-Reset agree.
-func secondsUntil(t, now time.Time) int64 {
-	d := t.Sub(now)
-	if d <= 0 {
-		return 0
-	}
-	seconds := int64(d / time.Second)
-	if d%time.Second != 0 {
-		seconds++
-	}
-	return seconds
 }
 
 // Structured Field Values (RFC 9651), the little of them these fields

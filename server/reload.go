@@ -120,7 +120,7 @@ func needsFull(changes []vault.Change) bool {
 	for _, c := range changes {
 		switch c.Kind {
 		case vault.ChangeKey, vault.ChangeClient, vault.ChangeRevocation, vault.ChangeSigningKey,
-			vault.ChangeSettings, vault.ChangeIndex:
+			vault.ChangeSettings:
 		default:
 			return true
 		}

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/keymint/keymint/apikey"
+	"github.com/keymint/keymint/internal/resourcetest"
 	"github.com/keymint/keymint/server"
 	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
@@ -201,7 +202,7 @@ func TestResourceServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			keys := parseJWKS(t, published)
+			keys := resourcetest.ParseJWKS(t, published)
 
 			cfg := l.config("erp", oauth2.AuthStyleInHeader)
 			cfg.TokenURL = md.TokenEndpoint
@@ -217,7 +218,7 @@ func TestResourceServer(t *testing.T) {
 				jwt.WithExpirationRequired(),
 				jwt.WithIssuedAt(),
 			)
-			var claims accessTokenClaims
+			var claims resourcetest.AccessTokenClaims
 			_, err = parser.ParseWithClaims(tok.AccessToken, &claims, func(tok *jwt.Token) (any, error) {
 				if typ, _ := tok.Header["typ"].(string); typ != "at+jwt" {
 					return nil, errors.New("typ is not at+jwt")
@@ -236,7 +237,7 @@ func TestResourceServer(t *testing.T) {
 			}
 			// A token tampered with on the way is refused.
 			bad := tok.AccessToken[:len(tok.AccessToken)-4] + "AAAA"
-			if _, err := parser.ParseWithClaims(bad, &accessTokenClaims{}, func(*jwt.Token) (any, error) { return keys[l.signingKey(t).ID], nil }); err == nil {
+			if _, err := parser.ParseWithClaims(bad, &resourcetest.AccessTokenClaims{}, func(*jwt.Token) (any, error) { return keys[l.signingKey(t).ID], nil }); err == nil {
 				t.Error("golang-jwt accepted a tampered token")
 			}
 		})

@@ -2,36 +2,25 @@ package token_test
 
 // Interoperability with a JWT library other than go-jose, so that a bug
 // shared by the package and go-jose cannot pass unnoticed. golang-jwt is a
-// test-only dependency: nothing outside _test.go files imports it.
+// test-only dependency: only tests and internal/resourcetest, which only
+// tests import, use it.
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/keymint/keymint/internal/resourcetest"
 	"github.com/keymint/keymint/token"
 )
 
 var interopNow = time.Date(2026, 11, 5, 10, 0, 0, 0, time.UTC)
-
-// accessTokenClaims is RFC 9068's claim set as golang-jwt sees it.
-type accessTokenClaims struct {
-	jwt.RegisteredClaims
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope"`
-}
 
 func interopClaims() token.Claims {
 	return token.Claims{
@@ -66,7 +55,7 @@ func TestGolangJWTVerifiesIssuedTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwks := parseJWKS(t, published)
+	jwks := resourcetest.ParseJWKS(t, published)
 
 	for _, k := range keys {
 		t.Run(string(k.Alg), func(t *testing.T) {
@@ -89,7 +78,7 @@ func TestGolangJWTVerifiesIssuedTokens(t *testing.T) {
 				jwt.WithAudience(want.Audience[0]),
 				jwt.WithStrictDecoding(),
 			)
-			var got accessTokenClaims
+			var got resourcetest.AccessTokenClaims
 			parsed, err := parser.ParseWithClaims(token, &got, func(tok *jwt.Token) (any, error) {
 				if typ, _ := tok.Header["typ"].(string); typ != "at+jwt" {
 					return nil, errors.New("typ is not at+jwt")
@@ -141,7 +130,7 @@ func TestKeySetVerifiesGolangJWTTokens(t *testing.T) {
 				t.Fatal(err)
 			}
 			sign := func(typ string) string {
-				tok := jwt.NewWithClaims(methods[alg], accessTokenClaims{
+				tok := jwt.NewWithClaims(methods[alg], resourcetest.AccessTokenClaims{
 					RegisteredClaims: jwt.RegisteredClaims{
 						Issuer:    "https://keymint.test",
 						Subject:   "client-ci",
@@ -174,48 +163,4 @@ func TestKeySetVerifiesGolangJWTTokens(t *testing.T) {
 			}
 		})
 	}
-}
-
-// parseJWKS reads public keys from JWKS JSON with the standard library, as
-// a verifier that knows nothing of go-jose would.
-func parseJWKS(t *testing.T, published []byte) map[string]crypto.PublicKey {
-	t.Helper()
-	var set struct {
-		Keys []struct {
-			Kty, Kid, Alg, Use, Crv, X, Y, N, E string
-		}
-	}
-	if err := json.Unmarshal(published, &set); err != nil {
-		t.Fatal(err)
-	}
-	decode := func(s string) []byte {
-		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil {
-			t.Fatalf("JWKS member is not base64url: %v", err)
-		}
-		return b
-	}
-	keys := map[string]crypto.PublicKey{}
-	for _, k := range set.Keys {
-		if k.Use != "sig" || k.Alg == "" || k.Kid == "" {
-			t.Errorf("JWK %s: use %q alg %q", k.Kid, k.Use, k.Alg)
-		}
-		switch {
-		case k.Kty == "EC" && k.Crv == "P-256":
-			point := append([]byte{4}, append(decode(k.X), decode(k.Y)...)...)
-			public, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys[k.Kid] = public
-		case k.Kty == "RSA":
-			e := new(big.Int).SetBytes(decode(k.E))
-			keys[k.Kid] = &rsa.PublicKey{N: new(big.Int).SetBytes(decode(k.N)), E: int(e.Int64())}
-		case k.Kty == "OKP" && k.Crv == "Ed25519":
-			keys[k.Kid] = ed25519.PublicKey(decode(k.X))
-		default:
-			t.Fatalf("unexpected JWK %s: kty %q crv %q", k.Kid, k.Kty, k.Crv)
-		}
-	}
-	return keys
 }

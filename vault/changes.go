@@ -23,7 +23,6 @@ const (
 	ChangeSigningKey ChangeKind = "signing"    // Key is the kid
 	ChangeRevocation ChangeKind = "revocation" // Key is the jti
 	ChangeSettings   ChangeKind = "settings"   // Key is the setting's name
-	ChangeIndex      ChangeKind = "index"      // a name or secret index entry; nothing to reload by itself
 )
 
 var changeKinds = map[string]ChangeKind{
@@ -32,7 +31,6 @@ var changeKinds = map[string]ChangeKind{
 	bucketSigning:  ChangeSigningKey,
 	bucketRevoked:  ChangeRevocation,
 	bucketSettings: ChangeSettings,
-	bucketIndex:    ChangeIndex,
 }
 
 // Change names one record written or removed.
@@ -45,7 +43,7 @@ func (tx *Tx) logChanges(gen uint64) error {
 	var list []Change
 	seen := map[Change]bool{}
 	for _, c := range tx.changes {
-		if c.Kind != ChangeIndex && !seen[c] {
+		if !seen[c] {
 			seen[c] = true
 			list = append(list, c)
 		}

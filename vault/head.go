@@ -44,6 +44,11 @@ func (v *Vault) readHead(st ReadTx) (*head, State, error) {
 	if err != nil {
 		return nil, State{}, err
 	}
+	return v.openHead(sealed)
+}
+
+// openHead unseals and decodes the head's sealed value (nil if missing).
+func (v *Vault) openHead(sealed []byte) (*head, State, error) {
 	if sealed == nil {
 		return nil, State{}, &TamperError{Bucket: bucketMeta, What: "the head is missing"}
 	}

@@ -201,21 +201,27 @@ func TestMigrateFormat1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v2.View(func(tx *Tx) error {
+	if n := countMigrations(t, v2); n != 1 {
+		t.Errorf("%d migrations in the audit log", n)
+	}
+}
+
+// countMigrations counts the migrations in a vault's audit log.
+func countMigrations(t *testing.T, v *Vault) int {
+	t.Helper()
+	n := 0
+	if err := v.View(func(tx *Tx) error {
 		log, err := tx.AuditLog()
-		n := 0
 		for _, e := range log {
 			if e.Action == "vault.migrate" {
 				n++
 			}
 		}
-		if n != 1 {
-			t.Errorf("%d migrations in the audit log", n)
-		}
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return n
 }
 
 // TestMigrateFormat1Damaged: a format-1 vault with a damaged record is not

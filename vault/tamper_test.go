@@ -553,19 +553,7 @@ func TestConcurrentMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.View(func(tx *Tx) error {
-		log, err := tx.AuditLog()
-		n := 0
-		for _, e := range log {
-			if e.Action == "vault.migrate" {
-				n++
-			}
-		}
-		if n != 1 {
-			t.Errorf("%d migrations logged", n)
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	if n := countMigrations(t, v); n != 1 {
+		t.Errorf("%d migrations logged", n)
 	}
 }

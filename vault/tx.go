@@ -95,12 +95,15 @@ func (tx *Tx) openJSON(bucket string, key, sealed []byte, v any) error {
 // it is usage or the change log itself (see Generation).
 func (tx *Tx) markChanged(bucket string, key []byte) {
 	tx.wrote = true
-	kind, ok := changeKinds[bucket]
-	if !ok {
+	if bucket == bucketUsage || bucket == bucketChanges {
 		return
 	}
 	tx.changed = true
-	tx.changes = append(tx.changes, Change{Kind: kind, Key: string(key)})
+	// The index changes only with the records it points at; a reader
+	// acts on those.
+	if kind, ok := changeKinds[bucket]; ok {
+		tx.changes = append(tx.changes, Change{Kind: kind, Key: string(key)})
+	}
 }
 
 func (tx *Tx) putJSON(bucket string, key []byte, v any) error {

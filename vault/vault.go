@@ -328,12 +328,21 @@ func OpenStore(store Store, name string, opts Options) (*Vault, error) {
 	if len(opts.Identities) == 0 {
 		return nil, ErrNoIdentity
 	}
-	// The header is read in one short transaction and the data key
-	// decrypted with none held, since a passphrase costs about a second.
+	// The header, and the sealed index key and head with it, are read in
+	// one short transaction and the data key decrypted with none held,
+	// since a passphrase costs about a second. Only a migration reads
+	// again.
 	var h *header
+	var sealedIndex, sealedHead []byte
 	if err := store.View(func(st ReadTx) error {
 		var err error
-		h, err = readHeader(st)
+		if h, err = readHeader(st); err != nil {
+			return err
+		}
+		if sealedIndex, err = st.Get(bucketMeta, metaIndexKey); err != nil {
+			return err
+		}
+		sealedHead, err = st.Get(bucketMeta, metaHead)
 		return err
 	}); err != nil {
 		return nil, err
@@ -366,21 +375,24 @@ func OpenStore(store Store, name string, opts Options) (*Vault, error) {
 	opts.Identities = nil
 	v := &Vault{store: store, path: name, id: h.id, keys: k, opts: opts, guard: guard}
 	if h.format < FormatVersion {
+		// The migration sets the index key and writes the first head.
 		if err := v.migrate(); err != nil {
 			return nil, err
 		}
-	}
-	if err := v.loadIndexKey(); err != nil {
-		return nil, err
-	}
-	if opts.AcceptRollback {
-		if err := v.acceptState(); err != nil {
+		if err := v.store.View(func(st ReadTx) error {
+			var err error
+			sealedHead, err = st.Get(bucketMeta, metaHead)
+			return err
+		}); err != nil {
 			return nil, err
 		}
+	} else if err := v.loadIndexKey(sealedIndex); err != nil {
+		return nil, err
 	}
 	// Refuse now a state older than one seen, or a head that fails, rather
-	// than at the first transaction.
-	if err := v.View(func(*Tx) error { return nil }); err != nil {
+	// than at the first transaction; or, after a deliberate restore, take
+	// it as the newest.
+	if err := v.checkHeadAtOpen(sealedHead, opts.AcceptRollback); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -388,33 +400,38 @@ func OpenStore(store Store, name string, opts Options) (*Vault, error) {
 
 // loadIndexKey unseals the index key, so that a vault whose key is missing
 // or altered is refused at open.
-func (v *Vault) loadIndexKey() error {
-	return v.store.View(func(st ReadTx) error {
-		sealed, err := st.Get(bucketMeta, metaIndexKey)
-		if err != nil {
-			return err
-		}
-		if sealed == nil {
-			return &TamperError{Bucket: bucketMeta, What: "the index key is missing"}
-		}
-		ik, err := v.keys.open(v.id, bucketMeta, metaIndexKey, sealed)
-		if err != nil || len(ik) != 32 {
-			return &TamperError{Bucket: bucketMeta, What: "the index key failed authentication"}
-		}
-		v.keys.indexKey = ik
-		return nil
-	})
+func (v *Vault) loadIndexKey(sealed []byte) error {
+	if sealed == nil {
+		return &TamperError{Bucket: bucketMeta, What: "the index key is missing"}
+	}
+	ik, err := v.keys.open(v.id, bucketMeta, metaIndexKey, sealed)
+	if err != nil || len(ik) != 32 {
+		return &TamperError{Bucket: bucketMeta, What: "the index key failed authentication"}
+	}
+	v.keys.indexKey = ik
+	return nil
 }
 
-// acceptState remembers the vault's state as it is now as the newest.
-func (v *Vault) acceptState() error {
-	return v.store.View(func(st ReadTx) error {
-		_, state, err := v.readHead(st)
-		if err != nil {
-			return err
-		}
-		return v.guard.saw(state, true)
-	})
+// checkHeadAtOpen checks the head read at open as a transaction's begin
+// would (see begin), and remembers its state; accept takes it as the
+// newest whatever was seen before.
+func (v *Vault) checkHeadAtOpen(sealedHead []byte, accept bool) error {
+	hd, state, err := v.openHead(sealedHead)
+	if err != nil {
+		return err
+	}
+	// The clear format is FormatVersion by now: older ones were migrated,
+	// newer ones refused.
+	if hd.Format != FormatVersion {
+		return &TamperError{Bucket: bucketMeta, What: fmt.Sprintf("the format is %d but the head says %d", FormatVersion, hd.Format)}
+	}
+	if !accept && v.guard.check(state, v.guard.newest()) != nil {
+		// The head was read before this machine's remembered state, and
+		// another process may have committed and remembered a newer one
+		// meanwhile: only a fresh read of the head can tell a rollback.
+		return v.View(func(*Tx) error { return nil })
+	}
+	return v.guard.saw(state, accept)
 }
 
 // Path returns where the vault is: the file's path for a vault file.

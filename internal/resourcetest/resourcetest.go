@@ -1,9 +1,8 @@
-package server_test
-
-// What a resource server that shares no code with keymint knows of its
-// tokens and keys: the claims as golang-jwt reads them, and public keys
-// read from JWKS with the standard library. token/interop_test.go holds the
-// same two for the token package's own interoperability tests.
+// Package resourcetest is, for tests, what a resource server that shares
+// no code with keymint knows of its tokens and keys: the claims as
+// golang-jwt reads them, and public keys read from JWKS with the standard
+// library. The token and server packages' interoperability tests use it.
+package resourcetest
 
 import (
 	"crypto"
@@ -19,16 +18,16 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// accessTokenClaims is RFC 9068's claim set as golang-jwt sees it.
-type accessTokenClaims struct {
+// AccessTokenClaims is RFC 9068's claim set as golang-jwt sees it.
+type AccessTokenClaims struct {
 	jwt.RegisteredClaims
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
 }
 
-// parseJWKS reads public keys from JWKS JSON with the standard library, as
+// ParseJWKS reads public keys from JWKS JSON with the standard library, as
 // a verifier that knows nothing of go-jose would.
-func parseJWKS(t *testing.T, published []byte) map[string]crypto.PublicKey {
+func ParseJWKS(t testing.TB, published []byte) map[string]crypto.PublicKey {
 	t.Helper()
 	var set struct {
 		Keys []struct {
