@@ -227,8 +227,7 @@ func maxArgs(n int, what string) cobra.PositionalArgs {
 	}
 }
 
-// exactArgs is cobra.ExactArgs with a message that names what is expected.
-// noArgs refuses arguments to a command that takes none. noArgs
+// noArgs refuses arguments to a command that takes none. cobra.NoArgs
 // would call a stray argument an "unknown command", which it is not.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
@@ -237,6 +236,7 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// exactArgs is cobra.ExactArgs with a message that names what is expected.
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
 		if len(args) != n {

@@ -99,12 +99,8 @@ authorization_code client needs at least one --redirect-uri.`,
   keymint client new webapp --grant authorization_code --redirect-uri https://app.example/cb \
       --description "Customer portal" --url https://app.example`,
 		Args: exactArgs(1, "one NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client(args[0])
-			if err != nil {
-				return err
-			}
-			return a.runClientNew(c)
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.runClientNew(args[0], o)
 		},
 	}
 	f := cmd.Flags()
@@ -187,9 +183,13 @@ func (o clientNewOptions) client(name string) (*vault.Client, error) {
 	}, nil
 }
 
-func (a *app) runClientNew(c *vault.Client) error {
+func (a *app) runClientNew(name string, o clientNewOptions) error {
+	c, err := o.client(name)
+	if err != nil {
+		return err
+	}
 	var secret string
-	err := a.update(func(tx *vault.Tx) error {
+	err = a.update(func(tx *vault.Tx) error {
 		settings, err := tx.Settings()
 		if err != nil {
 			return err
@@ -222,29 +222,39 @@ func newClientLsCmd(a *app) *cobra.Command {
 		Aliases: []string{"list"},
 		Short:   "List OAuth clients (never their secrets)",
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var clients []*vault.Client
-			if err := a.view(func(tx *vault.Tx) (err error) {
-				clients, err = tx.Clients()
-				return err
-			}); err != nil {
-				return err
-			}
-			if a.json() {
-				out := make([]clientJSON, 0, len(clients))
-				for _, c := range clients {
-					out = append(out, clientView(c))
-				}
-				return a.writeJSON(out)
-			}
-			now := a.now()
-			t := newTable(a.io.Out, "NAME", "CLIENT ID", "GRANTS", "SCOPES", "TOKEN TTL", "LAST USED", "CREATED")
-			for _, c := range clients {
-				t.row(c.Name, c.ID, strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, " "), shortDuration(c.TokenTTL), relTime(c.LastUsedAt, now, "never"), relTime(&c.CreatedAt, now, ""))
-			}
-			return t.flush()
+		RunE: func(*cobra.Command, []string) error {
+			return a.runClientLs()
 		},
 	}
+}
+
+func (a *app) runClientLs() error {
+	var clients []*vault.Client
+	if err := a.view(func(tx *vault.Tx) (err error) {
+		clients, err = tx.Clients()
+		return err
+	}); err != nil {
+		return err
+	}
+	if a.json() {
+		return a.writeJSON(clientViews(clients))
+	}
+	now := a.now()
+	t := newTable(a.io.Out, "NAME", "CLIENT ID", "GRANTS", "SCOPES", "TOKEN TTL", "LAST USED", "CREATED")
+	for _, c := range clients {
+		t.row(c.Name, c.ID, strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, " "), shortDuration(c.TokenTTL), relTime(c.LastUsedAt, now, "never"), relTime(&c.CreatedAt, now, ""))
+	}
+	return t.flush()
+}
+
+// clientViews is clients as -o json lists them: [] rather than null for
+// none.
+func clientViews(clients []*vault.Client) []clientJSON {
+	out := make([]clientJSON, 0, len(clients))
+	for _, c := range clients {
+		out = append(out, clientView(c))
+	}
+	return out
 }
 
 func newClientShowCmd(a *app) *cobra.Command {
@@ -253,42 +263,51 @@ func newClientShowCmd(a *app) *cobra.Command {
 		Short:             "Show one OAuth client (never its secret)",
 		Args:              exactArgs(1, "one client ID or NAME"),
 		ValidArgsFunction: a.completeNames(vault.KindClient),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var c *vault.Client
-			var usage string
-			if err := a.view(func(tx *vault.Tx) (err error) {
-				if c, err = tx.Client(args[0]); err != nil {
-					return err
-				}
-				usage, err = usageSummary(tx, &c.Credential, tx.Now())
-				return err
-			}); err != nil {
-				return lookupHint(err, "client ls")
-			}
-			if a.json() {
-				return a.writeJSON(clientView(c))
-			}
-			now := a.now()
-			t := newTable(a.io.Out, "FIELD", "VALUE")
-			t.row("name", c.Name)
-			t.row("client_id", c.ID)
-			t.row("grant types", strings.Join(c.GrantTypes, " "))
-			t.row("redirect uris", strings.Join(c.RedirectURIs, " "))
-			t.row("scopes", strings.Join(c.Scopes, " "))
-			t.row("audience", strings.Join(c.Audience, " "))
-			t.row("token ttl", shortDuration(c.TokenTTL))
-			t.row("limits", strings.Join(limitStrings(c.Limits), " "))
-			t.row("usage", usage)
-			t.row("description", c.Description)
-			t.row("url", c.URL)
-			t.row("policy url", c.PolicyURL)
-			t.row("tos url", c.TOSURL)
-			t.row("created", timeAndRel(&c.CreatedAt, now, ""))
-			t.row("last used", timeAndRel(c.LastUsedAt, now, "never"))
-			t.row("secrets", secretsSummary(c.Secrets, now))
-			return t.flush()
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.runClientShow(args[0])
 		},
 	}
+}
+
+func (a *app) runClientShow(ref string) error {
+	var c *vault.Client
+	var usage string
+	if err := a.view(func(tx *vault.Tx) (err error) {
+		if c, err = tx.Client(ref); err != nil {
+			return err
+		}
+		usage, err = usageSummary(tx, &c.Credential, tx.Now())
+		return err
+	}); err != nil {
+		return lookupHint(err, "client ls")
+	}
+	if a.json() {
+		return a.writeJSON(clientView(c))
+	}
+	return a.writeClientTable(c, usage)
+}
+
+// writeClientTable prints client show's table for people.
+func (a *app) writeClientTable(c *vault.Client, usage string) error {
+	now := a.now()
+	t := newTable(a.io.Out, "FIELD", "VALUE")
+	t.row("name", c.Name)
+	t.row("client_id", c.ID)
+	t.row("grant types", strings.Join(c.GrantTypes, " "))
+	t.row("redirect uris", strings.Join(c.RedirectURIs, " "))
+	t.row("scopes", strings.Join(c.Scopes, " "))
+	t.row("audience", strings.Join(c.Audience, " "))
+	t.row("token ttl", shortDuration(c.TokenTTL))
+	t.row("limits", strings.Join(limitStrings(c.Limits), " "))
+	t.row("usage", usage)
+	t.row("description", c.Description)
+	t.row("url", c.URL)
+	t.row("policy url", c.PolicyURL)
+	t.row("tos url", c.TOSURL)
+	t.row("created", timeAndRel(&c.CreatedAt, now, ""))
+	t.row("last used", timeAndRel(c.LastUsedAt, now, "never"))
+	t.row("secrets", secretsSummary(c.Secrets, now))
+	return t.flush()
 }
 
 func newClientRenameCmd(a *app) *cobra.Command {
@@ -297,24 +316,28 @@ func newClientRenameCmd(a *app) *cobra.Command {
 		Short:             "Rename an OAuth client; its client_id stays the same",
 		Args:              exactArgs(2, "OLD and NEW names"),
 		ValidArgsFunction: a.completeNames(vault.KindClient),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := vault.ValidateName(args[1]); err != nil {
-				return usageError{err}
-			}
-			var c *vault.Client
-			if err := a.update(func(tx *vault.Tx) (err error) {
-				c, err = tx.RenameClient(args[0], args[1])
-				return err
-			}); err != nil {
-				return notFoundHint(err, "client ls")
-			}
-			if a.json() {
-				return a.writeJSON(clientView(c))
-			}
-			fmt.Fprintf(a.io.Out, "renamed client %s to %s (%s)\n", args[0], c.Name, c.ID)
-			return nil
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.runClientRename(args[0], args[1])
 		},
 	}
+}
+
+func (a *app) runClientRename(oldName, newName string) error {
+	if err := vault.ValidateName(newName); err != nil {
+		return usageError{err}
+	}
+	var c *vault.Client
+	if err := a.update(func(tx *vault.Tx) (err error) {
+		c, err = tx.RenameClient(oldName, newName)
+		return err
+	}); err != nil {
+		return notFoundHint(err, "client ls")
+	}
+	if a.json() {
+		return a.writeJSON(clientView(c))
+	}
+	fmt.Fprintf(a.io.Out, "renamed client %s to %s (%s)\n", oldName, c.Name, c.ID)
+	return nil
 }
 
 func newClientRmCmd(a *app) *cobra.Command {
@@ -324,31 +347,35 @@ func newClientRmCmd(a *app) *cobra.Command {
 		Short:             "Delete OAuth clients; if one is missing, none is deleted",
 		Args:              requireArgs(1, "ID or NAME of the client(s) to delete"),
 		ValidArgsFunction: a.completeNames(vault.KindClient),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var removed []*vault.Client
-			if err := a.update(func(tx *vault.Tx) (err error) {
-				removed, err = tx.DeleteClients(args...)
-				return err
-			}); err != nil {
-				return notFoundHint(err, "client ls")
-			}
-			if a.json() {
-				out := make([]clientJSON, 0, len(removed))
-				for _, c := range removed {
-					out = append(out, clientView(c))
-				}
-				return a.writeJSON(out)
-			}
-			for _, c := range removed {
-				fmt.Fprintf(a.io.Out, "deleted client %s (%s)\n", c.Name, c.ID)
-			}
-			return nil
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.runClientRm(args)
 		},
 	}
 }
 
+func (a *app) runClientRm(refs []string) error {
+	var removed []*vault.Client
+	if err := a.update(func(tx *vault.Tx) (err error) {
+		removed, err = tx.DeleteClients(refs...)
+		return err
+	}); err != nil {
+		return notFoundHint(err, "client ls")
+	}
+	if a.json() {
+		return a.writeJSON(clientViews(removed))
+	}
+	for _, c := range removed {
+		fmt.Fprintf(a.io.Out, "deleted client %s (%s)\n", c.Name, c.ID)
+	}
+	return nil
+}
+
+type clientRotateOptions struct {
+	grace time.Duration
+}
+
 func newClientRotateCmd(a *app) *cobra.Command {
-	var grace time.Duration
+	var o clientRotateOptions
 	cmd := &cobra.Command{
 		Use:   "rotate-secret ID|NAME",
 		Short: "Give an OAuth client a new secret; the old one works until --grace ends",
@@ -363,29 +390,33 @@ EXIT CODES
   not be written;  2  bad usage, such as a negative --grace.`,
 		Args:              exactArgs(1, "one client ID or NAME"),
 		ValidArgsFunction: a.completeNames(vault.KindClient),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if grace < 0 {
-				return usagef("--grace must not be negative")
-			}
-			var c *vault.Client
-			var secret string
-			err := a.update(func(tx *vault.Tx) error {
-				settings, err := tx.Settings()
-				if err != nil {
-					return err
-				}
-				if secret, err = apikey.Generate(settings.ClientSecretPrefix); err != nil {
-					return err
-				}
-				c, err = tx.RotateClient(args[0], secret, grace)
-				return err
-			})
-			if err != nil {
-				return notFoundHint(a.expiredHint(err), "client ls")
-			}
-			return a.printClientSecret(c, secret, fmt.Sprintf("rotated the secret of client %s; %s", c.Name, oldSecretFor(grace)))
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.runClientRotate(args[0], o)
 		},
 	}
-	durationVar(cmd.Flags(), &grace, "grace", 24*time.Hour, "how long the old secret keeps working (such as 12h or 7d)")
+	durationVar(cmd.Flags(), &o.grace, "grace", 24*time.Hour, "how long the old secret keeps working (such as 12h or 7d)")
 	return cmd
+}
+
+func (a *app) runClientRotate(ref string, o clientRotateOptions) error {
+	if o.grace < 0 {
+		return usagef("--grace must not be negative")
+	}
+	var c *vault.Client
+	var secret string
+	err := a.update(func(tx *vault.Tx) error {
+		settings, err := tx.Settings()
+		if err != nil {
+			return err
+		}
+		if secret, err = apikey.Generate(settings.ClientSecretPrefix); err != nil {
+			return err
+		}
+		c, err = tx.RotateClient(ref, secret, o.grace)
+		return err
+	})
+	if err != nil {
+		return notFoundHint(a.expiredHint(err), "client ls")
+	}
+	return a.printClientSecret(c, secret, fmt.Sprintf("rotated the secret of client %s; %s", c.Name, oldSecretFor(o.grace)))
 }

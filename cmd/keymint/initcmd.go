@@ -48,7 +48,7 @@ identity file is already there, keymint uses it instead.`,
   keymint init --recipient age1pq1... --recipient "ssh-ed25519 AAAA... alice"
   KEYMINT_PASSPHRASE_FILE=pass.txt keymint init --passphrase`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(*cobra.Command, []string) error {
 			return a.runInit(o)
 		},
 	}
@@ -72,61 +72,17 @@ type initResult struct {
 }
 
 func (a *app) runInit(o initOptions) error {
-	if o.passphrase && len(o.recipients) > 0 {
-		return usagef("--passphrase and --recipient cannot be combined: age allows a passphrase only on its own")
-	}
-	if apikey.ValidateKeyPrefix(o.keyPrefix) != nil {
-		return usagef("--key-prefix %q: use %s", o.keyPrefix, apikey.KeyPrefixRule)
-	}
-	alg, err := token.ParseAlg(o.alg)
+	alg, err := o.check()
 	if err != nil {
-		return usageError{fmt.Errorf("--alg: %w", err)}
-	}
-	if o.issuer != "" {
-		if o.issuer, err = token.CheckIssuer(o.issuer); err != nil {
-			return usageError{fmt.Errorf("invalid --issuer: %w", err)}
-		}
+		return err
 	}
 	if fileExists(a.cfg.Vault) {
 		return fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrExists)
 	}
 	res := initResult{Vault: a.cfg.Vault}
-	var recipients []vault.Recipient
-	undoIdentity := func() {}
-	switch {
-	case o.passphrase:
-		pass, err := a.newPassphrase()
-		if err != nil {
-			return err
-		}
-		r, _, err := vault.Passphrase(pass)
-		if err != nil {
-			return err
-		}
-		recipients, res.Passphrase = []vault.Recipient{r}, true
-	case len(o.recipients) > 0:
-		for _, s := range o.recipients {
-			r, err := vault.ParseRecipient(s, a.pluginUI())
-			if err != nil {
-				return usagef("--recipient %q: %v", s, err)
-			}
-			recipients = append(recipients, r)
-			res.Recipients = append(res.Recipients, strings.TrimSpace(s))
-		}
-	default:
-		r, created, err := a.ensureIdentity()
-		if err != nil {
-			return err
-		}
-		if created != nil {
-			// A new identity that unlocks no vault is only a secret to
-			// leak: if the vault is not made, take it back. Once the vault
-			// is made, the identity is what unlocks it and is never removed.
-			path := a.cfg.Identity
-			undoIdentity = func() { removeCreated(path, created) }
-		}
-		recipients, res.Recipients = []vault.Recipient{r}, []string{fmt.Sprint(r)}
-		res.IdentityFile, res.NewIdentity = a.cfg.Identity, created != nil
+	recipients, undoIdentity, err := a.initRecipients(o, &res)
+	if err != nil {
+		return err
 	}
 	signingKey, err := token.GenerateSigningKey(alg, a.now())
 	if err != nil {
@@ -152,6 +108,75 @@ func (a *app) runInit(o initOptions) error {
 		return err
 	}
 	res.SigningKey, res.SigningAlg, res.Issuer = signingKey.ID, string(signingKey.Alg), o.issuer
+	return a.printInit(res)
+}
+
+// check validates the flags on their own, before anything is read or
+// written, normalizes --issuer, and returns the signing key's algorithm.
+func (o *initOptions) check() (token.Alg, error) {
+	if o.passphrase && len(o.recipients) > 0 {
+		return "", usagef("--passphrase and --recipient cannot be combined: age allows a passphrase only on its own")
+	}
+	if apikey.ValidateKeyPrefix(o.keyPrefix) != nil {
+		return "", usagef("--key-prefix %q: use %s", o.keyPrefix, apikey.KeyPrefixRule)
+	}
+	alg, err := token.ParseAlg(o.alg)
+	if err != nil {
+		return "", usageError{fmt.Errorf("--alg: %w", err)}
+	}
+	if o.issuer != "" {
+		if o.issuer, err = token.CheckIssuer(o.issuer); err != nil {
+			return "", usageError{fmt.Errorf("invalid --issuer: %w", err)}
+		}
+	}
+	return alg, nil
+}
+
+// initRecipients is what the new vault is encrypted to: a passphrase, the
+// recipients given, or the identity file's, which it makes if it is
+// missing. It records them in res. undo takes back an identity file it
+// made; it never fails and is never nil.
+func (a *app) initRecipients(o initOptions, res *initResult) (recipients []vault.Recipient, undo func(), err error) {
+	undo = func() {}
+	switch {
+	case o.passphrase:
+		pass, err := a.newPassphrase()
+		if err != nil {
+			return nil, undo, err
+		}
+		r, _, err := vault.Passphrase(pass)
+		if err != nil {
+			return nil, undo, err
+		}
+		recipients, res.Passphrase = []vault.Recipient{r}, true
+	case len(o.recipients) > 0:
+		for _, s := range o.recipients {
+			r, err := vault.ParseRecipient(s, a.pluginUI())
+			if err != nil {
+				return nil, undo, usagef("--recipient %q: %v", s, err)
+			}
+			recipients = append(recipients, r)
+			res.Recipients = append(res.Recipients, strings.TrimSpace(s))
+		}
+	default:
+		r, created, err := a.ensureIdentity()
+		if err != nil {
+			return nil, undo, err
+		}
+		if created != nil {
+			// A new identity that unlocks no vault is only a secret to
+			// leak: if the vault is not made, take it back. Once the vault
+			// is made, the identity is what unlocks it and is never removed.
+			path := a.cfg.Identity
+			undo = func() { removeCreated(path, created) }
+		}
+		recipients, res.Recipients = []vault.Recipient{r}, []string{fmt.Sprint(r)}
+		res.IdentityFile, res.NewIdentity = a.cfg.Identity, created != nil
+	}
+	return recipients, undo, nil
+}
+
+func (a *app) printInit(res initResult) error {
 	if a.json() {
 		return a.writeJSON(res)
 	}

@@ -79,7 +79,7 @@ never stored: only its HMAC is kept. Store it now.`,
   keymint key new partner-x --limit 8000/month --limit 10/second
   SECRET=$(keymint key new ci-runner --scope "deploy:read deploy:write")`,
 		Args: exactArgs(1, "one NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(_ *cobra.Command, args []string) error {
 			return a.runKeyNew(args[0], o)
 		},
 	}
@@ -137,29 +137,38 @@ func newKeyLsCmd(a *app) *cobra.Command {
 		Aliases: []string{"list"},
 		Short:   "List API keys (never their secrets)",
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var keys []*vault.Key
-			if err := a.view(func(tx *vault.Tx) (err error) {
-				keys, err = tx.Keys()
-				return err
-			}); err != nil {
-				return err
-			}
-			if a.json() {
-				out := make([]keyJSON, 0, len(keys))
-				for _, k := range keys {
-					out = append(out, keyView(k))
-				}
-				return a.writeJSON(out)
-			}
-			now := a.now()
-			t := newTable(a.io.Out, "NAME", "ID", "SCOPES", "EXPIRES", "LAST USED", "CREATED")
-			for _, k := range keys {
-				t.row(k.Name, k.ID, strings.Join(k.Scopes, " "), relTime(k.ExpiresAt, now, "never"), relTime(k.LastUsedAt, now, "never"), relTime(&k.CreatedAt, now, ""))
-			}
-			return t.flush()
+		RunE: func(*cobra.Command, []string) error {
+			return a.runKeyLs()
 		},
 	}
+}
+
+func (a *app) runKeyLs() error {
+	var keys []*vault.Key
+	if err := a.view(func(tx *vault.Tx) (err error) {
+		keys, err = tx.Keys()
+		return err
+	}); err != nil {
+		return err
+	}
+	if a.json() {
+		return a.writeJSON(keyViews(keys))
+	}
+	now := a.now()
+	t := newTable(a.io.Out, "NAME", "ID", "SCOPES", "EXPIRES", "LAST USED", "CREATED")
+	for _, k := range keys {
+		t.row(k.Name, k.ID, strings.Join(k.Scopes, " "), relTime(k.ExpiresAt, now, "never"), relTime(k.LastUsedAt, now, "never"), relTime(&k.CreatedAt, now, ""))
+	}
+	return t.flush()
+}
+
+// keyViews is keys as -o json lists them: [] rather than null for none.
+func keyViews(keys []*vault.Key) []keyJSON {
+	out := make([]keyJSON, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, keyView(k))
+	}
+	return out
 }
 
 func newKeyShowCmd(a *app) *cobra.Command {
@@ -168,35 +177,39 @@ func newKeyShowCmd(a *app) *cobra.Command {
 		Short:             "Show one API key (never its secret)",
 		Args:              exactArgs(1, "one ID or NAME"),
 		ValidArgsFunction: a.completeNames(vault.KindKey),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var k *vault.Key
-			var usage string
-			if err := a.view(func(tx *vault.Tx) (err error) {
-				if k, err = tx.Key(args[0]); err != nil {
-					return err
-				}
-				usage, err = usageSummary(tx, &k.Credential, tx.Now())
-				return err
-			}); err != nil {
-				return lookupHint(err, "key ls")
-			}
-			if a.json() {
-				return a.writeJSON(keyView(k))
-			}
-			now := a.now()
-			t := newTable(a.io.Out, "FIELD", "VALUE")
-			t.row("name", k.Name)
-			t.row("id", k.ID)
-			t.row("scopes", strings.Join(k.Scopes, " "))
-			t.row("limits", strings.Join(limitStrings(k.Limits), " "))
-			t.row("usage", usage)
-			t.row("expires", timeAndRel(k.ExpiresAt, now, "never"))
-			t.row("created", timeAndRel(&k.CreatedAt, now, ""))
-			t.row("last used", timeAndRel(k.LastUsedAt, now, "never"))
-			t.row("secrets", secretsSummary(k.Secrets, now))
-			return t.flush()
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.runKeyShow(args[0])
 		},
 	}
+}
+
+func (a *app) runKeyShow(ref string) error {
+	var k *vault.Key
+	var usage string
+	if err := a.view(func(tx *vault.Tx) (err error) {
+		if k, err = tx.Key(ref); err != nil {
+			return err
+		}
+		usage, err = usageSummary(tx, &k.Credential, tx.Now())
+		return err
+	}); err != nil {
+		return lookupHint(err, "key ls")
+	}
+	if a.json() {
+		return a.writeJSON(keyView(k))
+	}
+	now := a.now()
+	t := newTable(a.io.Out, "FIELD", "VALUE")
+	t.row("name", k.Name)
+	t.row("id", k.ID)
+	t.row("scopes", strings.Join(k.Scopes, " "))
+	t.row("limits", strings.Join(limitStrings(k.Limits), " "))
+	t.row("usage", usage)
+	t.row("expires", timeAndRel(k.ExpiresAt, now, "never"))
+	t.row("created", timeAndRel(&k.CreatedAt, now, ""))
+	t.row("last used", timeAndRel(k.LastUsedAt, now, "never"))
+	t.row("secrets", secretsSummary(k.Secrets, now))
+	return t.flush()
 }
 
 // timeAndRel shows an absolute time and how far it is from now.
@@ -230,27 +243,27 @@ func newKeyRmCmd(a *app) *cobra.Command {
 		Short:             "Delete API keys; if one is missing, none is deleted",
 		Args:              requireArgs(1, "ID or NAME of the key(s) to delete"),
 		ValidArgsFunction: a.completeNames(vault.KindKey),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var removed []*vault.Key
-			if err := a.update(func(tx *vault.Tx) (err error) {
-				removed, err = tx.DeleteKeys(args...)
-				return err
-			}); err != nil {
-				return notFoundHint(err, "key ls")
-			}
-			if a.json() {
-				out := make([]keyJSON, 0, len(removed))
-				for _, k := range removed {
-					out = append(out, keyView(k))
-				}
-				return a.writeJSON(out)
-			}
-			for _, k := range removed {
-				fmt.Fprintf(a.io.Out, "deleted key %s (%s)\n", k.Name, k.ID)
-			}
-			return nil
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.runKeyRm(args)
 		},
 	}
+}
+
+func (a *app) runKeyRm(refs []string) error {
+	var removed []*vault.Key
+	if err := a.update(func(tx *vault.Tx) (err error) {
+		removed, err = tx.DeleteKeys(refs...)
+		return err
+	}); err != nil {
+		return notFoundHint(err, "key ls")
+	}
+	if a.json() {
+		return a.writeJSON(keyViews(removed))
+	}
+	for _, k := range removed {
+		fmt.Fprintf(a.io.Out, "deleted key %s (%s)\n", k.Name, k.ID)
+	}
+	return nil
 }
 
 // lookupHint says where to find the names when a lookup failed.
@@ -270,8 +283,12 @@ func notFoundHint(err error, lsCmd string) error {
 	return err
 }
 
+type keyRotateOptions struct {
+	grace time.Duration
+}
+
 func newKeyRotateCmd(a *app) *cobra.Command {
-	var grace time.Duration
+	var o keyRotateOptions
 	cmd := &cobra.Command{
 		Use:   "rotate ID|NAME",
 		Short: "Give an API key a new secret; the old one works until --grace ends",
@@ -286,38 +303,42 @@ EXIT CODES
   be written;  2  bad usage, such as a negative --grace.`,
 		Args:              exactArgs(1, "one ID or NAME"),
 		ValidArgsFunction: a.completeNames(vault.KindKey),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if grace < 0 {
-				return usagef("--grace must not be negative")
-			}
-			var k *vault.Key
-			var secret string
-			err := a.update(func(tx *vault.Tx) error {
-				settings, err := tx.Settings()
-				if err != nil {
-					return err
-				}
-				if secret, err = apikey.Generate(settings.KeyPrefix); err != nil {
-					return err
-				}
-				k, err = tx.RotateKey(args[0], secret, grace)
-				return err
-			})
-			if err != nil {
-				return notFoundHint(a.expiredHint(err), "key ls")
-			}
-			if a.json() {
-				v := keyView(k)
-				v.Secret = secret
-				return a.writeJSON(v)
-			}
-			fmt.Fprintf(a.io.Err, "rotated key %s (%s); %s; the new secret below is shown only this once\n", k.Name, k.ID, oldSecretFor(grace))
-			fmt.Fprintln(a.io.Out, secret)
-			return nil
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.runKeyRotate(args[0], o)
 		},
 	}
-	durationVar(cmd.Flags(), &grace, "grace", 24*time.Hour, "how long the old secret keeps working (such as 12h or 7d)")
+	durationVar(cmd.Flags(), &o.grace, "grace", 24*time.Hour, "how long the old secret keeps working (such as 12h or 7d)")
 	return cmd
+}
+
+func (a *app) runKeyRotate(ref string, o keyRotateOptions) error {
+	if o.grace < 0 {
+		return usagef("--grace must not be negative")
+	}
+	var k *vault.Key
+	var secret string
+	err := a.update(func(tx *vault.Tx) error {
+		settings, err := tx.Settings()
+		if err != nil {
+			return err
+		}
+		if secret, err = apikey.Generate(settings.KeyPrefix); err != nil {
+			return err
+		}
+		k, err = tx.RotateKey(ref, secret, o.grace)
+		return err
+	})
+	if err != nil {
+		return notFoundHint(a.expiredHint(err), "key ls")
+	}
+	if a.json() {
+		v := keyView(k)
+		v.Secret = secret
+		return a.writeJSON(v)
+	}
+	fmt.Fprintf(a.io.Err, "rotated key %s (%s); %s; the new secret below is shown only this once\n", k.Name, k.ID, oldSecretFor(o.grace))
+	fmt.Fprintln(a.io.Out, secret)
+	return nil
 }
 
 // expiredHint says what to do about a credential the vault refused to
@@ -346,55 +367,64 @@ limit, "usage" (as keymint usage show -o json gives it); a refusal is the
 JSON error on stderr that every command gives with -o json.`,
 		Example: `  printf '%s' "$KEY" | keymint key verify`,
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			secret, err := a.io.readLine()
-			if err != nil {
-				return err
-			}
-			secret = strings.TrimSpace(secret)
-			if _, err := apikey.Parse(secret); err != nil {
-				return fmt.Errorf("invalid key: %w", err)
-			}
-			var k *vault.Key
-			var d quota.Decision
-			var now time.Time
-			err = a.update(func(tx *vault.Tx) (err error) {
-				// Usable now (vault.Usable, as the server's /verify
-				// asks): a live secret of a key that has not expired.
-				k, err = tx.KeyBySecret(secret)
-				if err != nil {
-					return err
-				}
-				now = tx.Now()
-				if d, err = consumeUse(tx, &k.Credential); err != nil {
-					return err
-				}
-				if err = tx.TouchKey(k.ID); err == nil {
-					// This check is the key's last use; the lookup
-					// leaves the field empty.
-					k.LastUsedAt = &now
-				}
-				return err
-			})
-			if errors.Is(err, vault.ErrNotFound) {
-				return errors.New("invalid key: not known to this vault, or retired")
-			}
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				out := map[string]any{"valid": true, "key": keyView(k)}
-				if d.Limited {
-					out["usage"] = rowFromStatus(subject{key: k}, d.Status, now)
-				}
-				return a.writeJSON(out)
-			}
-			if d.Limited {
-				fmt.Fprintf(a.io.Out, "valid: key %s (%s); %d of %d uses left %s\n", k.Name, k.ID, d.Status.Remaining, d.Status.Limit, thisPeriod(d.Status.Period))
-				return nil
-			}
-			fmt.Fprintf(a.io.Out, "valid: key %s (%s)\n", k.Name, k.ID)
-			return nil
+		RunE: func(*cobra.Command, []string) error {
+			return a.runKeyVerify()
 		},
 	}
+}
+
+func (a *app) runKeyVerify() error {
+	secret, err := a.io.readLine()
+	if err != nil {
+		return err
+	}
+	secret = strings.TrimSpace(secret)
+	if _, err := apikey.Parse(secret); err != nil {
+		return fmt.Errorf("invalid key: %w", err)
+	}
+	k, d, now, err := a.useKey(secret)
+	if errors.Is(err, vault.ErrNotFound) {
+		return errors.New("invalid key: not known to this vault, or retired")
+	}
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		out := map[string]any{"valid": true, "key": keyView(k)}
+		if d.Limited {
+			out["usage"] = rowFromStatus(subject{key: k}, d.Status, now)
+		}
+		return a.writeJSON(out)
+	}
+	if d.Limited {
+		fmt.Fprintf(a.io.Out, "valid: key %s (%s); %d of %d uses left %s\n", k.Name, k.ID, d.Status.Remaining, d.Status.Limit, thisPeriod(d.Status.Period))
+		return nil
+	}
+	fmt.Fprintf(a.io.Out, "valid: key %s (%s)\n", k.Name, k.ID)
+	return nil
+}
+
+// useKey finds the key whose secret this is and counts one use of it, in
+// one write transaction, at the vault's time now: a key over its limit is
+// refused and its use not counted.
+func (a *app) useKey(secret string) (k *vault.Key, d quota.Decision, now time.Time, err error) {
+	err = a.update(func(tx *vault.Tx) (err error) {
+		// Usable now (vault.Usable, as the server's /verify
+		// asks): a live secret of a key that has not expired.
+		k, err = tx.KeyBySecret(secret)
+		if err != nil {
+			return err
+		}
+		now = tx.Now()
+		if d, err = consumeUse(tx, &k.Credential); err != nil {
+			return err
+		}
+		if err = tx.TouchKey(k.ID); err == nil {
+			// This check is the key's last use; the lookup
+			// leaves the field empty.
+			k.LastUsedAt = &now
+		}
+		return err
+	})
+	return k, d, now, err
 }

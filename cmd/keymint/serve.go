@@ -5,20 +5,20 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/keymint/keymint/apikey"
+	"github.com/keymint/keymint/internal/batchwriter"
 	"github.com/keymint/keymint/server"
 	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
@@ -38,9 +38,6 @@ const (
 
 // defaultListen is where serve listens unless told otherwise.
 const defaultListen = "127.0.0.1:8080"
-
-// devScopes are the scopes of the client `serve --dev` makes.
-var devScopes = []string{"api:read", "api:write"}
 
 type serveOptions struct {
 	listen         string
@@ -141,14 +138,9 @@ Exit codes: 0 stopped by a signal, 1 the server could not start or failed,
   curl -H "Authorization: Bearer $KEY" http://127.0.0.1:8080/verify`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.listen, o.tlsCert, o.tlsKey = a.cfg.Listen, a.cfg.TLSCert, a.cfg.TLSKey
-			o.logFormat, o.trustedProxy = a.cfg.LogFormat, a.cfg.TrustedProxy
-			if err := o.check(); err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return a.runServe(ctx, stop, o)
+			// The context is the one the caller runs the command with:
+			// tests end a server by cancelling it rather than by a signal.
+			return a.runServe(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -249,65 +241,34 @@ func isUnspecified(host string) bool {
 	return ip != nil && ip.IsUnspecified()
 }
 
-// devClient is what `serve --dev` prints.
-type devClient struct {
-	Vault         string `json:"vault"`
-	Issuer        string `json:"issuer"`
-	TokenEndpoint string `json:"token_endpoint"`
-	ClientID      string `json:"client_id"`
-	ClientSecret  string `json:"client_secret"`
-	Scope         string `json:"scope"`
-	Curl          string `json:"curl"`
+// runServe checks the settings and serves until ctx is done or SIGINT or
+// SIGTERM arrives.
+func (a *app) runServe(ctx context.Context, o serveOptions) error {
+	// Those flags that are also settings reach o here, through a.cfg.
+	o.listen, o.tlsCert, o.tlsKey = a.cfg.Listen, a.cfg.TLSCert, a.cfg.TLSKey
+	o.logFormat, o.trustedProxy = a.cfg.LogFormat, a.cfg.TrustedProxy
+	if err := o.check(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return a.serve(ctx, stop, o)
 }
 
-// runServe serves until ctx is done, then shuts down gracefully. stop, if
-// not nil, is called once shutdown begins, so that a second signal ends the
+// serve serves until ctx is done, then shuts down gracefully. stop, if not
+// nil, is called once shutdown begins, so that a second signal ends the
 // process at once.
-func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
-	var tlsConfig *tls.Config
-	if o.tls() {
-		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
-		if err != nil {
-			return fmt.Errorf("load --tls-cert and --tls-key: %w", err)
-		}
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+func (a *app) serve(ctx context.Context, stop func(), o serveOptions) error {
+	tlsConfig, err := o.loadTLS()
+	if err != nil {
+		return err
 	}
 	listenHost, _, _ := net.SplitHostPort(o.listen)
-	if err := a.checkIssuerSetting(); err != nil {
+	sv, err := a.serveVault(o, listenHost)
+	if err != nil {
 		return err
 	}
-	// The issuer is --issuer, else the vault's, else http://LISTEN; every
-	// interface is no URL to reach the server by. Without a vault (or with
-	// --dev's) there is no vault's either, which can be said at once.
-	noIssuer := func() error {
-		return usagef("--listen %s is every interface: give --issuer, the URL clients reach this server by (such as https://auth.example)", o.listen)
-	}
-	if a.cfg.Issuer == "" && isUnspecified(listenHost) && (o.dev || !fileExists(a.cfg.Vault)) {
-		return noIssuer()
-	}
-
-	var (
-		v   *vault.Vault
-		dev *devClient
-		err error
-	)
-	if o.dev {
-		var cleanup func()
-		v, dev, cleanup, err = a.newDevVault()
-		if err != nil {
-			return err
-		}
-		defer cleanup() // runs after the server has stopped and flushed
-	} else if v, err = a.openVault(); err != nil {
-		return err
-	}
-	var settings vault.Settings
-	if err := v.View(func(tx *vault.Tx) (err error) { settings, err = tx.Settings(); return err }); err != nil {
-		return err
-	}
-	if a.cfg.Issuer == "" && settings.Issuer == "" && isUnspecified(listenHost) {
-		return noIssuer()
-	}
+	defer sv.cleanup() // runs after the server has stopped and flushed
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -316,21 +277,102 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	base := o.scheme() + "://" + ln.Addr().String()
-	iss, err := a.issuerFor(settings, o.scheme()+"://"+net.JoinHostPort(listenHost, port))
+	iss, err := a.issuerFor(sv.settings, o.scheme()+"://"+net.JoinHostPort(listenHost, port))
 	if err != nil {
 		return err
 	}
 
-	logger := newLogger(a, o.logFormat)
-	srv, err := server.New(server.Options{Vault: v, Now: a.now, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies})
+	// What serve writes to stderr once it runs, the log lines of requests
+	// above all, goes out in batches, not a system call a line.
+	logOut := batchwriter.New(a.io.Err, 0)
+	defer logOut.Close()
+	logger := newLogger(logOut, o.logFormat)
+	srv, err := server.New(server.Options{Vault: sv.v, Now: a.now, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies})
 	if err != nil {
 		if errors.Is(err, vault.ErrNotFound) {
-			return fmt.Errorf("vault %s has no active signing key; %s", v.Path(), vault.SigningKeyHint)
+			return fmt.Errorf("vault %s has no active signing key; %s", sv.v.Path(), vault.SigningKeyHint)
 		}
 		return err
 	}
-	hs := &http.Server{
-		Handler:           srv,
+
+	if sv.dev != nil {
+		sv.dev.Issuer, sv.dev.TokenEndpoint = srv.Issuer(), base+server.TokenPath
+		sv.dev.Curl = fmt.Sprintf("curl -u '%s:%s' -d grant_type=%s %s", sv.dev.ClientID, sv.dev.ClientSecret, token.GrantClientCredentials, sv.dev.TokenEndpoint)
+		if err := a.printDev(sv.dev); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(logOut, "listening on %s\n", base)
+	if !isLoopback(listenHost) && !o.tls() {
+		logger.Warn("serving plain HTTP on a non-loopback address (--insecure-listen): terminate TLS in front of it", "listen", ln.Addr().String())
+	}
+	serving := []any{"issuer", srv.Issuer(), "listen", ln.Addr().String(), "vault", sv.v.Path()}
+	if len(o.trustedProxies) > 0 {
+		serving = append(serving, "trusted_proxies", fmt.Sprint(o.trustedProxies))
+	}
+	logger.Info("serving", serving...)
+	return serveUntil(ctx, stop, srv, newHTTPServer(srv, tlsConfig, logger), ln, logger)
+}
+
+// loadTLS reads --tls-cert and --tls-key, or returns nil for plain HTTP.
+func (o serveOptions) loadTLS() (*tls.Config, error) {
+	if !o.tls() {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("load --tls-cert and --tls-key: %w", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
+// servedVault is the vault serve serves, and what it read of it.
+type servedVault struct {
+	v        *vault.Vault
+	settings vault.Settings
+	dev      *devClient // --dev's client; nil without --dev
+	cleanup  func()     // removes --dev's vault; never nil
+}
+
+// serveVault opens the vault, or makes --dev's, once it is clear that the
+// server will have an issuer.
+func (a *app) serveVault(o serveOptions, listenHost string) (servedVault, error) {
+	if err := a.checkIssuerSetting(); err != nil {
+		return servedVault{}, err
+	}
+	// The issuer is --issuer, else the vault's, else http://LISTEN; every
+	// interface is no URL to reach the server by. Without a vault (or with
+	// --dev's) there is no vault's either, which can be said at once.
+	noIssuer := func() error {
+		return usagef("--listen %s is every interface: give --issuer, the URL clients reach this server by (such as https://auth.example)", o.listen)
+	}
+	if a.cfg.Issuer == "" && isUnspecified(listenHost) && (o.dev || !fileExists(a.cfg.Vault)) {
+		return servedVault{}, noIssuer()
+	}
+	sv := servedVault{cleanup: func() {}}
+	var err error
+	if o.dev {
+		if sv.v, sv.dev, sv.cleanup, err = a.newDevVault(); err != nil {
+			return servedVault{}, err
+		}
+	} else if sv.v, err = a.openVault(); err != nil {
+		return servedVault{}, err
+	}
+	err = sv.v.View(func(tx *vault.Tx) (err error) { sv.settings, err = tx.Settings(); return err })
+	if err == nil && a.cfg.Issuer == "" && sv.settings.Issuer == "" && isUnspecified(listenHost) {
+		err = noIssuer()
+	}
+	if err != nil {
+		sv.cleanup()
+		return servedVault{}, err
+	}
+	return sv, nil
+}
+
+// newHTTPServer is the HTTP server for h, with serve's timeouts and limits.
+func newHTTPServer(h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: serveReadHeaderTimeout,
 		ReadTimeout:       serveReadTimeout,
@@ -339,31 +381,20 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 		MaxHeaderBytes:    serveMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+}
 
-	if dev != nil {
-		dev.Issuer, dev.TokenEndpoint = srv.Issuer(), base+server.TokenPath
-		dev.Curl = fmt.Sprintf("curl -u '%s:%s' -d grant_type=%s %s", dev.ClientID, dev.ClientSecret, token.GrantClientCredentials, dev.TokenEndpoint)
-		if err := a.printDev(dev); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(a.io.Err, "listening on %s\n", base)
-	if !isLoopback(listenHost) && !o.tls() {
-		logger.Warn("serving plain HTTP on a non-loopback address (--insecure-listen): terminate TLS in front of it", "listen", ln.Addr().String())
-	}
-	serving := []any{"issuer", srv.Issuer(), "listen", ln.Addr().String(), "vault", v.Path()}
-	if len(o.trustedProxies) > 0 {
-		serving = append(serving, "trusted_proxies", fmt.Sprint(o.trustedProxies))
-	}
-	logger.Info("serving", serving...)
-
+// serveUntil runs srv's background work and serves hs on ln until ctx is
+// done or serving fails; then it lets requests in flight finish, for up to
+// serveShutdownTimeout, and waits for srv to write back the last uses.
+// stop, if not nil, is called once shutdown begins.
+func serveUntil(ctx context.Context, stop func(), srv *server.Server, hs *http.Server, ln net.Listener, logger *slog.Logger) error {
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
 	runDone := make(chan error, 1)
 	go func() { runDone <- srv.Run(runCtx) }()
 	serveDone := make(chan error, 1)
 	go func() {
-		if tlsConfig != nil {
+		if hs.TLSConfig != nil {
 			serveDone <- hs.ServeTLS(ln, "", "")
 		} else {
 			serveDone <- hs.Serve(ln)
@@ -400,90 +431,11 @@ func (a *app) runServe(ctx context.Context, stop func(), o serveOptions) error {
 	return nil
 }
 
-// newLogger logs at info level to stderr, as text or JSON.
-func newLogger(a *app, format string) *slog.Logger {
+// newLogger logs at info level to w, as text or JSON.
+func newLogger(w io.Writer, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(a.io.Err, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(a.io.Err, opts))
-}
-
-// newDevVault makes the throwaway vault of `serve --dev` in a new temporary
-// directory: an identity held only in memory, an ES256 signing key and a
-// client "dev". cleanup removes the directory.
-func (a *app) newDevVault() (*vault.Vault, *devClient, func(), error) {
-	dir, err := os.MkdirTemp("", "keymint-dev-")
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("create a temporary directory for the dev vault: %w", err)
-	}
-	cleanup := func() { os.RemoveAll(dir) }
-	v, dev, err := createDevVault(filepath.Join(dir, "vault.db"), a.cfg.LockTimeout, a.now)
-	if err != nil {
-		cleanup()
-		return nil, nil, nil, err
-	}
-	return v, dev, cleanup, nil
-}
-
-func createDevVault(path string, lockTimeout time.Duration, now func() time.Time) (*vault.Vault, *devClient, error) {
-	// The identity file's contents are dropped: the identity is held in
-	// memory only, and the vault goes with the server.
-	id, err := vault.GenerateIdentityFile(now())
-	if err != nil {
-		return nil, nil, err
-	}
-	key, err := token.GenerateSigningKey(token.ES256, now())
-	if err != nil {
-		return nil, nil, err
-	}
-	settings := vault.Settings{KeyPrefix: apikey.DefaultKeyPrefix, ClientSecretPrefix: apikey.ClientSecretPrefix(apikey.DefaultKeyPrefix)}
-	secret, err := apikey.Generate(settings.ClientSecretPrefix)
-	if err != nil {
-		return nil, nil, err
-	}
-	c := &vault.Client{
-		Credential:  vault.Credential{Name: "dev", Scopes: devScopes},
-		GrantTypes:  []string{token.GrantClientCredentials},
-		TokenTTL:    defaultTokenTTL,
-		Description: "made by keymint serve --dev",
-	}
-	opts := vault.Options{Now: now, Identities: []vault.Identity{id.Identity}, LockTimeout: lockTimeout, Actor: actor()}
-	err = vault.Create(path, vault.CreateOptions{
-		Recipients:     []vault.Recipient{id.Recipient},
-		RecipientNames: []string{fmt.Sprint(id.Recipient)},
-		Settings:       settings,
-		Options:        opts,
-		Setup: func(tx *vault.Tx) error {
-			if err := tx.AddSigningKey(token.ToVault(key), maxTokenTTL); err != nil {
-				return err
-			}
-			return tx.CreateClient(c, secret)
-		},
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("create the dev vault: %w", err)
-	}
-	v, err := vault.Open(path, opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open the dev vault: %w", err)
-	}
-	return v, &devClient{Vault: path, ClientID: c.ID, ClientSecret: secret, Scope: strings.Join(devScopes, " ")}, nil
-}
-
-func (a *app) printDev(d *devClient) error {
-	if a.json() {
-		return a.writeJSON(d)
-	}
-	fmt.Fprintf(a.io.Out, `keymint serve --dev: a throwaway vault, removed when the server stops
-  vault:          %s
-  issuer:         %s
-  client_id:      %s
-  client_secret:  %s
-  scope:          %s
-
-Get a token:
-  %s
-`, d.Vault, d.Issuer, d.ClientID, d.ClientSecret, d.Scope, d.Curl)
-	return nil
+	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -45,42 +45,50 @@ func newSigningKeyLsCmd(a *app) *cobra.Command {
 		Aliases: []string{"list"},
 		Short:   "List the signing keys: the active one and retired ones still in JWKS",
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var keys []*vault.SigningKey
-			if err := a.view(func(tx *vault.Tx) (err error) {
-				keys, err = tx.SigningKeys()
-				return err
-			}); err != nil {
-				return err
-			}
-			if a.json() {
-				out := make([]signingKeyJSON, 0, len(keys))
-				for _, k := range keys {
-					out = append(out, signingKeyView(k))
-				}
-				return a.writeJSON(out)
-			}
-			now := a.now()
-			t := newTable(a.io.Out, "KID", "ALG", "STATE", "CREATED", "IN JWKS UNTIL")
-			for _, k := range keys {
-				state, until := "active", "-"
-				if !k.Active() {
-					state, until = "retired", relTime(k.PublishUntil, now, "")
-					if !k.Published(now) {
-						state = "expired"
-					}
-				}
-				t.row(k.ID, k.Alg, state, relTime(&k.CreatedAt, now, ""), until)
-			}
-			return t.flush()
+		RunE: func(*cobra.Command, []string) error {
+			return a.runSigningKeyLs()
 		},
 	}
 }
 
+func (a *app) runSigningKeyLs() error {
+	var keys []*vault.SigningKey
+	if err := a.view(func(tx *vault.Tx) (err error) {
+		keys, err = tx.SigningKeys()
+		return err
+	}); err != nil {
+		return err
+	}
+	if a.json() {
+		out := make([]signingKeyJSON, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, signingKeyView(k))
+		}
+		return a.writeJSON(out)
+	}
+	now := a.now()
+	t := newTable(a.io.Out, "KID", "ALG", "STATE", "CREATED", "IN JWKS UNTIL")
+	for _, k := range keys {
+		state, until := "active", "-"
+		if !k.Active() {
+			state, until = "retired", relTime(k.PublishUntil, now, "")
+			if !k.Published(now) {
+				state = "expired"
+			}
+		}
+		t.row(k.ID, k.Alg, state, relTime(&k.CreatedAt, now, ""), until)
+	}
+	return t.flush()
+}
+
 // newSigningKeyRotateCmd is signing-key rotate, the one command that makes a
 // signing key (vault.SigningKeyHint names it); new is an alias.
+type signingKeyRotateOptions struct {
+	alg string
+}
+
 func newSigningKeyRotateCmd(a *app) *cobra.Command {
-	var alg string
+	var o signingKeyRotateOptions
 	const short = "Make a new active signing key; retired keys stay in JWKS until their tokens expire"
 	cmd := &cobra.Command{
 		Use:     "rotate",
@@ -93,38 +101,42 @@ JWKS for as long as the longest client token TTL, so tokens it signed keep
 verifying until they expire. Running servers pick up the new key within a
 second.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			parsed, err := token.ParseAlg(alg)
-			if err != nil {
-				return usageError{fmt.Errorf("--alg: %w", err)}
-			}
-			k, err := token.GenerateSigningKey(parsed, a.now())
-			if err != nil {
-				return err
-			}
-			stored := token.ToVault(k)
-			err = a.update(func(tx *vault.Tx) error {
-				ttl, err := longestTokenTTL(tx)
-				if err != nil {
-					return err
-				}
-				if err := tx.PruneSigningKeys(); err != nil {
-					return err
-				}
-				return tx.AddSigningKey(stored, ttl)
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.writeJSON(signingKeyView(stored))
-			}
-			fmt.Fprintf(a.io.Out, "new active %s signing key %s\n", stored.Alg, stored.ID)
-			return nil
+		RunE: func(*cobra.Command, []string) error {
+			return a.runSigningKeyRotate(o)
 		},
 	}
-	cmd.Flags().StringVar(&alg, "alg", string(token.DefaultAlg), "algorithm: ES256, RS256, RS512 or EdDSA")
+	cmd.Flags().StringVar(&o.alg, "alg", string(token.DefaultAlg), "algorithm: ES256, RS256, RS512 or EdDSA")
 	return cmd
+}
+
+func (a *app) runSigningKeyRotate(o signingKeyRotateOptions) error {
+	alg, err := token.ParseAlg(o.alg)
+	if err != nil {
+		return usageError{fmt.Errorf("--alg: %w", err)}
+	}
+	k, err := token.GenerateSigningKey(alg, a.now())
+	if err != nil {
+		return err
+	}
+	stored := token.ToVault(k)
+	err = a.update(func(tx *vault.Tx) error {
+		ttl, err := longestTokenTTL(tx)
+		if err != nil {
+			return err
+		}
+		if err := tx.PruneSigningKeys(); err != nil {
+			return err
+		}
+		return tx.AddSigningKey(stored, ttl)
+	})
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return a.writeJSON(signingKeyView(stored))
+	}
+	fmt.Fprintf(a.io.Out, "new active %s signing key %s\n", stored.Alg, stored.ID)
+	return nil
 }
 
 // longestTokenTTL is how long a token signed now may live: the longest

@@ -101,16 +101,7 @@ The token's issuer (iss) is ` + issuerHelp + `.`,
 		Example: `  TOKEN=$(keymint token issue --client erp)
   keymint token issue --client erp --scope invoices:read --audience https://api.example --ttl 10m -o json`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.client == "" {
-				return usagef("missing --client: name the client to mint a token for (see `keymint client ls`)")
-			}
-			if o.ttl < 0 {
-				return usagef("--ttl must be positive")
-			}
-			if err := a.checkIssuerSetting(); err != nil {
-				return err
-			}
+		RunE: func(*cobra.Command, []string) error {
 			return a.runTokenIssue(o)
 		},
 	}
@@ -119,12 +110,23 @@ The token's issuer (iss) is ` + issuerHelp + `.`,
 	f.StringArrayVar(&o.scopes, "scope", nil, "scopes to request, within the client's (repeatable; space- or comma-separated)")
 	f.StringArrayVar(&o.audience, "audience", nil, "audience (aud), among the client's if it has any (repeatable)")
 	durationVar(f, &o.ttl, "ttl", 0, "token lifetime, at most the client's token TTL (default the client's)")
+	// --issuer is a setting too (KEYMINT_ISSUER, the config file): the
+	// command reads it from a.cfg, not from o.
 	f.String("issuer", "", "issuer (iss) of the token (default the vault's, else "+defaultIssuer+")")
 	_ = cmd.RegisterFlagCompletionFunc("client", a.completeNames(vault.KindClient))
 	return cmd
 }
 
 func (a *app) runTokenIssue(o tokenIssueOptions) error {
+	if o.client == "" {
+		return usagef("missing --client: name the client to mint a token for (see `keymint client ls`)")
+	}
+	if o.ttl < 0 {
+		return usagef("--ttl must be positive")
+	}
+	if err := a.checkIssuerSetting(); err != nil {
+		return err
+	}
 	scopes, err := parseScopes(o.scopes)
 	if err != nil {
 		return err
@@ -133,10 +135,24 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 	if err != nil {
 		return err
 	}
-	req := token.Request{Scope: scopes, Audience: audience, TTL: o.ttl}
+	resp, err := a.issueToken(o.client, token.Request{Scope: scopes, Audience: audience, TTL: o.ttl})
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return a.writeJSON(resp)
+	}
+	fmt.Fprintln(a.io.Out, resp.AccessToken)
+	return nil
+}
+
+// issueToken mints a token for the client ref names, in one write
+// transaction that also counts the use and records it as the client's last,
+// so that a token refused over quota leaves no trace.
+func (a *app) issueToken(ref string, req token.Request) (tokenIssueOutput, error) {
 	var resp tokenIssueOutput
-	err = a.update(func(tx *vault.Tx) error {
-		c, err := tx.Client(o.client)
+	err := a.update(func(tx *vault.Tx) error {
+		c, err := tx.Client(ref)
 		if err != nil {
 			return lookupHint(err, "client ls")
 		}
@@ -167,14 +183,7 @@ func (a *app) runTokenIssue(o tokenIssueOptions) error {
 		resp.Response, resp.ExpiresAt = r, claims.ExpiresAt.UTC()
 		return tx.TouchClient(c.ID)
 	})
-	if err != nil {
-		return err
-	}
-	if a.json() {
-		return a.writeJSON(resp)
-	}
-	fmt.Fprintln(a.io.Out, resp.AccessToken)
-	return nil
+	return resp, err
 }
 
 // tokenRequestError makes a request the client does not allow a usage error.
@@ -202,27 +211,11 @@ Prefer stdin: a token on the command line is visible to other local users.`,
 		Example: `  keymint token issue --client erp | keymint token verify
   printf '%s' "$TOKEN" | keymint token verify -o json`,
 		Args: maxArgs(1, "one token"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var token string
-			if len(args) == 1 {
-				token = args[0]
-			} else {
-				line, err := a.io.readLine()
-				if err != nil {
-					return err
-				}
-				token = line
-			}
-			token = strings.TrimSpace(token)
-			if token == "" {
-				return usagef("no token: pass it as the argument or on stdin")
-			}
-			if err := a.checkIssuerSetting(); err != nil {
-				return err
-			}
-			return a.runTokenVerify(token)
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.runTokenVerify(args)
 		},
 	}
+	// --issuer is a setting too: the command reads it from a.cfg.
 	cmd.Flags().String("issuer", "", "issuer (iss) the token must name (default the vault's, else "+defaultIssuer+")")
 	return cmd
 }
@@ -238,10 +231,55 @@ type claimsJSON struct {
 	Scope     string    `json:"scope"`
 }
 
-func (a *app) runTokenVerify(raw string) error {
-	var claims token.Claims
-	var clientName string
-	err := a.view(func(tx *vault.Tx) error {
+// runTokenVerify checks the token given as the one argument in args, or
+// else read from stdin.
+func (a *app) runTokenVerify(args []string) error {
+	var raw string
+	if len(args) == 1 {
+		raw = args[0]
+	} else {
+		line, err := a.io.readLine()
+		if err != nil {
+			return err
+		}
+		raw = line
+	}
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return usagef("no token: pass it as the argument or on stdin")
+	}
+	if err := a.checkIssuerSetting(); err != nil {
+		return err
+	}
+	claims, clientName, err := a.checkToken(raw)
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return a.writeJSON(map[string]any{"valid": true, "client_name": clientName, "claims": claimsJSON{
+			Issuer: claims.Issuer, Subject: claims.Subject, Audience: claims.Audience,
+			IssuedAt: claims.IssuedAt.UTC(), ExpiresAt: claims.ExpiresAt.UTC(),
+			ID: claims.ID, ClientID: claims.ClientID, Scope: strings.Join(claims.Scope, " "),
+		}})
+	}
+	now := a.now()
+	client := clientName + " (" + claims.ClientID + ")"
+	t := newTable(a.io.Out, "CLAIM", "VALUE")
+	t.row("valid", "yes")
+	t.row("client", client)
+	t.row("scope", strings.Join(claims.Scope, " "))
+	t.row("audience", strings.Join(claims.Audience, " "))
+	t.row("issuer", claims.Issuer)
+	t.row("issued", timeAndRel(&claims.IssuedAt, now, ""))
+	t.row("expires", timeAndRel(&claims.ExpiresAt, now, ""))
+	t.row("jti", claims.ID)
+	return t.flush()
+}
+
+// checkToken returns the claims of raw, and the name of its client, if the
+// token is active, by token.CheckActive as /introspect decides it.
+func (a *app) checkToken(raw string) (claims token.Claims, clientName string, err error) {
+	err = a.view(func(tx *vault.Tx) error {
 		settings, err := tx.Settings()
 		if err != nil {
 			return err
@@ -275,26 +313,5 @@ func (a *app) runTokenVerify(raw string) error {
 		}
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	if a.json() {
-		return a.writeJSON(map[string]any{"valid": true, "client_name": clientName, "claims": claimsJSON{
-			Issuer: claims.Issuer, Subject: claims.Subject, Audience: claims.Audience,
-			IssuedAt: claims.IssuedAt.UTC(), ExpiresAt: claims.ExpiresAt.UTC(),
-			ID: claims.ID, ClientID: claims.ClientID, Scope: strings.Join(claims.Scope, " "),
-		}})
-	}
-	now := a.now()
-	client := clientName + " (" + claims.ClientID + ")"
-	t := newTable(a.io.Out, "CLAIM", "VALUE")
-	t.row("valid", "yes")
-	t.row("client", client)
-	t.row("scope", strings.Join(claims.Scope, " "))
-	t.row("audience", strings.Join(claims.Audience, " "))
-	t.row("issuer", claims.Issuer)
-	t.row("issued", timeAndRel(&claims.IssuedAt, now, ""))
-	t.row("expires", timeAndRel(&claims.ExpiresAt, now, ""))
-	t.row("jti", claims.ID)
-	return t.flush()
+	return claims, clientName, err
 }

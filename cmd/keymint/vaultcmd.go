@@ -39,40 +39,44 @@ older than a state this machine has seen.
 
 Exit status: 0 when everything checks, 1 when anything does not.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := a.openVault()
-			if err != nil {
-				return err
-			}
-			if err := vault.CheckFile(v.Path(), a.cfg.LockTimeout); err != nil {
-				return err
-			}
-			r, err := v.Verify()
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.writeJSON(verifyJSON{Valid: true, Revision: r.Revision, Generation: r.Generation, Records: r.Records, AuditEntries: r.AuditEntries})
-			}
-			t := newTable(a.io.Out, "CHECK", "RESULT")
-			t.row("file pages", "ok")
-			buckets := make([]string, 0, len(r.Records))
-			for b := range r.Records {
-				buckets = append(buckets, b)
-			}
-			slices.Sort(buckets)
-			for _, b := range buckets {
-				t.row(b, plural(r.Records[b], "record")+", ok")
-			}
-			t.row("audit chain", fmt.Sprintf("%d entries, ok", r.AuditEntries))
-			t.row("revision", strconv.FormatUint(r.Revision, 10)+" (generation "+strconv.FormatUint(r.Generation, 10)+"), not older than seen")
-			if err := t.flush(); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(a.io.Out, "valid: the vault is whole")
-			return err
+		RunE: func(*cobra.Command, []string) error {
+			return a.runVaultVerify()
 		},
 	}
+}
+
+func (a *app) runVaultVerify() error {
+	v, err := a.openVault()
+	if err != nil {
+		return err
+	}
+	if err := vault.CheckFile(v.Path(), a.cfg.LockTimeout); err != nil {
+		return err
+	}
+	r, err := v.Verify()
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return a.writeJSON(verifyJSON{Valid: true, Revision: r.Revision, Generation: r.Generation, Records: r.Records, AuditEntries: r.AuditEntries})
+	}
+	t := newTable(a.io.Out, "CHECK", "RESULT")
+	t.row("file pages", "ok")
+	buckets := make([]string, 0, len(r.Records))
+	for b := range r.Records {
+		buckets = append(buckets, b)
+	}
+	slices.Sort(buckets)
+	for _, b := range buckets {
+		t.row(b, plural(r.Records[b], "record")+", ok")
+	}
+	t.row("audit chain", fmt.Sprintf("%d entries, ok", r.AuditEntries))
+	t.row("revision", strconv.FormatUint(r.Revision, 10)+" (generation "+strconv.FormatUint(r.Generation, 10)+"), not older than seen")
+	if err := t.flush(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(a.io.Out, "valid: the vault is whole")
+	return err
 }
 
 func newVaultAcceptRollbackCmd(a *app) *cobra.Command {
@@ -86,20 +90,24 @@ place brings back removed keys, lost revocations and spent quota. After a
 deliberate restore from a backup, run this once on each machine that refuses it.
 The vault is still checked as a whole first.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := a.openVaultWith(func(o *vault.Options) { o.AcceptRollback = true })
-			if err != nil {
-				return err
-			}
-			r, err := v.Verify()
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.writeJSON(map[string]any{"accepted": true, "revision": r.Revision, "generation": r.Generation})
-			}
-			_, err = fmt.Fprintf(a.io.Out, "accepted the vault at revision %d (generation %d) as its newest state on this machine\n", r.Revision, r.Generation)
-			return err
+		RunE: func(*cobra.Command, []string) error {
+			return a.runVaultAcceptRollback()
 		},
 	}
+}
+
+func (a *app) runVaultAcceptRollback() error {
+	v, err := a.openVaultWith(func(o *vault.Options) { o.AcceptRollback = true })
+	if err != nil {
+		return err
+	}
+	r, err := v.Verify()
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return a.writeJSON(map[string]any{"accepted": true, "revision": r.Revision, "generation": r.Generation})
+	}
+	_, err = fmt.Fprintf(a.io.Out, "accepted the vault at revision %d (generation %d) as its newest state on this machine\n", r.Revision, r.Generation)
+	return err
 }

@@ -44,26 +44,30 @@ func orDefault(s, def string) string {
 	return s
 }
 
-func newVersionCmd(app *app) *cobra.Command {
+func newVersionCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print keymint's version",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ver, rev, when := buildVersion()
-			if app.json() {
-				return app.writeJSON(map[string]string{"version": ver, "commit": rev, "date": when, "go": runtime.Version()})
-			}
-			fmt.Fprintf(app.io.Out, "keymint %s", ver)
-			if rev != "" {
-				fmt.Fprintf(app.io.Out, " (%s", rev[:min(12, len(rev))])
-				if when != "" {
-					fmt.Fprintf(app.io.Out, ", %s", when)
-				}
-				fmt.Fprint(app.io.Out, ")")
-			}
-			fmt.Fprintf(app.io.Out, " %s\n", runtime.Version())
-			return nil
+		RunE: func(*cobra.Command, []string) error {
+			return a.runVersion()
 		},
 	}
+}
+
+func (a *app) runVersion() error {
+	ver, rev, when := buildVersion()
+	if a.json() {
+		return a.writeJSON(map[string]string{"version": ver, "commit": rev, "date": when, "go": runtime.Version()})
+	}
+	fmt.Fprintf(a.io.Out, "keymint %s", ver)
+	if rev != "" {
+		fmt.Fprintf(a.io.Out, " (%s", rev[:min(12, len(rev))])
+		if when != "" {
+			fmt.Fprintf(a.io.Out, ", %s", when)
+		}
+		fmt.Fprint(a.io.Out, ")")
+	}
+	fmt.Fprintf(a.io.Out, " %s\n", runtime.Version())
+	return nil
 }
