@@ -78,7 +78,8 @@ func Generate(prefix string) (string, error) {
 		return "", err
 	}
 	body := prefix + "_" + random
-	return body + checksum(body), nil
+	sum := checksum(body)
+	return body + string(sum[:]), nil
 }
 
 // RandomString returns n characters drawn uniformly from the base62 alphabet.
@@ -120,7 +121,7 @@ func Parse(secret string) (prefix string, err error) {
 		}
 	}
 	body := secret[:len(secret)-ChecksumLen]
-	if checksum(body) != secret[len(secret)-ChecksumLen:] {
+	if sum := checksum(body); string(sum[:]) != secret[len(secret)-ChecksumLen:] {
 		return "", ErrChecksum
 	}
 	return prefix, nil
@@ -142,14 +143,14 @@ func ValidatePrefix(prefix string) error {
 	return nil
 }
 
-func checksum(body string) string {
+func checksum(body string) [ChecksumLen]byte {
 	v := crc32.ChecksumIEEE([]byte(body))
 	var out [ChecksumLen]byte
 	for i := ChecksumLen - 1; i >= 0; i-- {
 		out[i] = alphabet[v%62]
 		v /= 62
 	}
-	return string(out[:])
+	return out // an array, not a string: checking a secret allocates nothing
 }
 
 // FindSecrets returns the spans [start, end) of s that are shaped like a

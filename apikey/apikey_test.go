@@ -123,7 +123,7 @@ func FuzzParse(f *testing.F) {
 		if !strings.HasPrefix(s, prefix+"_") || len(s) != len(prefix)+1+RandomLen+ChecksumLen {
 			t.Fatalf("accepted malformed %q", s)
 		}
-		if checksum(s[:len(s)-ChecksumLen]) != s[len(s)-ChecksumLen:] {
+		if sum := checksum(s[:len(s)-ChecksumLen]); string(sum[:]) != s[len(s)-ChecksumLen:] {
 			t.Fatalf("accepted bad checksum %q", s)
 		}
 	})

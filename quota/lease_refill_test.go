@@ -18,6 +18,7 @@ func TestLeaserRefillsAhead(t *testing.T) {
 	c := tv.newKey(t, "busy", "1000000/month")
 	l := quota.NewLeaser(tv.Vault, tv.clock.Now)
 	l.MaxAge = time.Hour // the fake clock stands still; leases must not lapse
+	l.MaxBlock = 1024    // reached within the uses below
 	const uses = 3000
 	prev := int64(limit)
 	reservedAhead := false
@@ -30,9 +31,9 @@ func TestLeaserRefillsAhead(t *testing.T) {
 		if i%50 == 0 {
 			time.Sleep(time.Millisecond) // let a background refill commit
 		}
-		if counted := tv.used(t, c, quota.Month); counted > int64(i)+2*quota.DefaultMaxBlock {
+		if counted := tv.used(t, c, quota.Month); counted > int64(i)+2*l.MaxBlock {
 			t.Fatalf("use %d: the vault counts %d, more than two blocks ahead", i, counted)
-		} else if counted > int64(i)+quota.DefaultMaxBlock {
+		} else if counted > int64(i)+l.MaxBlock {
 			// A lease alone never holds more than one block: more means
 			// the next was reserved while the current one had uses left.
 			reservedAhead = true

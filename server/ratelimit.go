@@ -64,22 +64,22 @@ func writeRateLimit(h http.Header, d quota.Decision, policy []string, now time.T
 	if policy != nil {
 		h[fieldRateLimitPolicy] = policy
 	}
-	if v, ok := rateLimitValue(d.Status, now); ok {
-		h[fieldRateLimit] = []string{v}
-	} else {
-		delete(h, fieldRateLimit)
-	}
+	h[fieldRateLimit] = []string{rateLimitValue(d.Status, now)}
 }
 
-// rateLimitValue renders the RateLimit field of status s at now.
-func rateLimitValue(s quota.Status, now time.Time) (string, bool) {
-	return sfList([]sfItem{{
-		name: s.Period.String(),
-		params: []sfParam{
-			{"r", sfClamp(s.Remaining)},
-			{"t", sfClamp(quota.ResetSeconds(s, now))},
-		},
-	}})
+// rateLimitValue renders the RateLimit field of status s at now: the List
+// that sfList makes of one item named for the period, with r and t (see
+// TestRateLimitValueIsSFList), written directly as it is sent with every
+// counted use. A period's name is a valid String as it is.
+func rateLimitValue(s quota.Status, now time.Time) string {
+	var buf [64]byte
+	b := append(buf[:0], '"')
+	b = append(b, s.Period.String()...)
+	b = append(b, `";r=`...)
+	b = strconv.AppendInt(b, sfClamp(s.Remaining), 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, sfClamp(quota.ResetSeconds(s, now)), 10)
+	return string(b)
 }
 
 // rateLimitPolicy renders the RateLimit-Policy field of credential c, as

@@ -140,3 +140,23 @@ func TestWriteRateLimit(t *testing.T) {
 		t.Errorf("without a policy: %v", h)
 	}
 }
+
+// TestRateLimitValueIsSFList: the RateLimit field written directly is what
+// sfList makes of the same item, for every period and for counts at and
+// beyond an Integer's range.
+func TestRateLimitValueIsSFList(t *testing.T) {
+	now := time.Date(2026, 12, 1, 3, 0, 0, 500_000_000, time.UTC)
+	for _, p := range []quota.Period{quota.Second, quota.Minute, quota.Hour, quota.Day, quota.Month} {
+		for _, remaining := range []int64{-3, 0, 1, 7999, sfMaxInteger, math.MaxInt64} {
+			for _, resets := range []time.Time{now.Add(-time.Second), now, now.Add(time.Nanosecond), now.Add(40 * 24 * time.Hour)} {
+				s := quota.Status{Period: p, Limit: 8000, Remaining: remaining, ResetsAt: resets}
+				want, ok := sfList([]sfItem{{name: p.String(), params: []sfParam{
+					{"r", sfClamp(remaining)}, {"t", sfClamp(quota.ResetSeconds(s, now))},
+				}}})
+				if got := rateLimitValue(s, now); !ok || got != want {
+					t.Errorf("rateLimitValue(%s, r=%d, reset %v) = %q, want %q (%v)", p, remaining, resets.Sub(now), got, want, ok)
+				}
+			}
+		}
+	}
+}

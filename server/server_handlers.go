@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keymint/keymint/quota"
@@ -32,36 +32,50 @@ type requestLog struct {
 	forwarded bool
 }
 
-type requestLogKey struct{}
-
-func logOf(r *http.Request) *requestLog {
-	if l, ok := r.Context().Value(requestLogKey{}).(*requestLog); ok {
-		return l
-	}
-	return &requestLog{}
-}
-
-// statusRecorder remembers the status of a response, for the log.
-type statusRecorder struct {
+// exchange is one request as ServeHTTP serves it: the ResponseWriter the
+// handlers write to, which remembers the status, and the request's log
+// line. Handlers reach it from their ResponseWriter (see logOf) rather than
+// from the request's context, which would copy the Request each time;
+// exchanges are pooled, as one is needed per request.
+type exchange struct {
 	http.ResponseWriter
 	status int
+	log    requestLog
 }
 
-func (w *statusRecorder) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+func (x *exchange) WriteHeader(status int) {
+	if x.status == 0 {
+		x.status = status
 	}
-	w.ResponseWriter.WriteHeader(status)
+	x.ResponseWriter.WriteHeader(status)
 }
 
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+func (x *exchange) Write(b []byte) (int, error) {
+	if x.status == 0 {
+		x.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	return x.ResponseWriter.Write(b)
 }
 
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (x *exchange) Unwrap() http.ResponseWriter { return x.ResponseWriter }
+
+// logOf returns the log line of the request whose response w writes: the
+// exchange's, found through any writers wrapped around it, or a line of its
+// own for a writer ServeHTTP did not make.
+func logOf(w http.ResponseWriter) *requestLog {
+	for {
+		switch x := w.(type) {
+		case *exchange:
+			return &x.log
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return &requestLog{}
+		}
+	}
+}
 
 // ServeHTTP serves the endpoints and logs one line per request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -70,18 +84,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The cap is set here, on the server's own ResponseWriter, so that
 	// net/http closes the connection of a client that sends too much.
 	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
-	info := &requestLog{}
-	r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, info))
-	rec := &statusRecorder{ResponseWriter: w}
+	x := exchanges.Get().(*exchange)
+	*x = exchange{ResponseWriter: w}
+	info := &x.log
+	info.remote, info.forwarded = s.remote(r)
 	if strings.HasPrefix(r.URL.Path, verifySubtree) {
 		// Not through the mux, which would redirect a path with . or ..
 		// segments or repeated slashes: that is the gateway's request's
 		// path, and a redirect would be taken for a refusal.
-		s.serveVerifySubtree(rec, r)
+		s.serveVerifySubtree(x, r)
 	} else {
-		s.mux.ServeHTTP(rec, r)
+		s.mux.ServeHTTP(x, r)
 	}
+	s.logRequest(r, x, time.Since(start))
+	*x = exchange{} // holds nothing of this request while pooled
+	exchanges.Put(x)
+}
 
+// logRequest writes the log line of request r, answered through x in d.
+func (s *Server) logRequest(r *http.Request, x *exchange, d time.Duration) {
+	info := &x.log
 	// The route, never the raw path or query, which a confused client may
 	// have put a secret or a token in.
 	path := r.Pattern
@@ -91,13 +113,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			path = r.URL.Path // a known path with another method: 405
 		}
 	}
-	attrs := []slog.Attr{
+	var buf [12]slog.Attr
+	attrs := append(buf[:0],
 		slog.String("method", r.Method),
 		slog.String("path", path),
-		slog.Int("status", rec.status),
-		slog.Duration("duration", time.Since(start)),
-		slog.String("remote", s.remote(r)),
-	}
+		slog.Int("status", x.status),
+		slog.Duration("duration", d),
+		slog.String("remote", info.remote),
+	)
 	if info.forwarded {
 		attrs = append(attrs, slog.String("peer", addrKey(r.RemoteAddr)))
 	}
@@ -121,7 +144,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Pattern == "GET /healthz":
 		// Even a 503: its cause, the vault, is logged once by the poll.
 		level = slog.LevelDebug
-	case rec.status >= 500:
+	case x.status >= 500:
 		level = slog.LevelError
 	}
 	s.log.LogAttrs(r.Context(), level, "request", attrs...)
@@ -129,7 +152,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // fail sends an error response and notes it for the log.
 func fail(w http.ResponseWriter, r *http.Request, e *oauthError) {
-	info := logOf(r)
+	info := logOf(w)
 	info.code, info.cause = e.code, e.cause
 	if e.cause == nil {
 		info.cause = errors.New(e.description)
@@ -144,7 +167,7 @@ func fail(w http.ResponseWriter, r *http.Request, e *oauthError) {
 // for a known one are answered alike (401 invalid_client, or 429 once the
 // caller's address is throttled), so that the answer does not tell which
 // client_ids exist; only the log tells them apart.
-func (s *Server) authenticate(r *http.Request, form map[string][]string) (*vault.Client, *snapshot, *oauthError) {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, form map[string][]string) (*vault.Client, *snapshot, *oauthError) {
 	cred, e := clientCredentials(r.Header, form)
 	if e != nil {
 		return nil, nil, e
@@ -155,9 +178,9 @@ func (s *Server) authenticate(r *http.Request, form map[string][]string) (*vault
 	mac := s.v.MAC(cred.secret)
 	if !known {
 		vault.SecretMatches(&s.decoy, mac, now) // the same work as a wrong secret
-		return nil, nil, s.authFailed(r, now, errUnknownClient)
+		return nil, nil, s.authFailed(w, now, errUnknownClient)
 	}
-	logOf(r).clientID = c.ID
+	logOf(w).clientID = c.ID
 	switch err := vault.Usable(vault.KindClient, &c.Credential, mac, now); {
 	case errors.Is(err, vault.ErrExpired):
 		// The right secret of an expired client: no guess, nothing to
@@ -165,7 +188,7 @@ func (s *Server) authenticate(r *http.Request, form map[string][]string) (*vault
 		return nil, nil, clientAuthFailed(errClientExpired)
 	case err != nil:
 		// A wrong or retired secret.
-		return nil, nil, s.authFailed(r, now, errWrongSecret)
+		return nil, nil, s.authFailed(w, now, errWrongSecret)
 	}
 	return c, snap, nil
 }
@@ -174,8 +197,8 @@ func (s *Server) authenticate(r *http.Request, form map[string][]string) (*vault
 // address and returns its answer: 401 invalid_client within the address's
 // allowance, else 429 with Retry-After. The answer depends on the address
 // alone, never on the client_id (see throttle).
-func (s *Server) authFailed(r *http.Request, now time.Time, cause error) *oauthError {
-	wait := s.throttle.fail(s.remote(r), now)
+func (s *Server) authFailed(w http.ResponseWriter, now time.Time, cause error) *oauthError {
+	wait := s.throttle.fail(logOf(w).remote, now)
 	if wait == 0 {
 		return clientAuthFailed(cause)
 	}
@@ -210,7 +233,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, badRequest("missing grant_type"))
 		return
 	}
-	c, snap, e := s.authenticate(r, form)
+	c, snap, e := s.authenticate(w, r, form)
 	if e != nil {
 		fail(w, r, e)
 		return
@@ -287,7 +310,7 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, s
 			description: "cannot issue a token now", cause: err}
 	}
 	s.markUsed(vault.KindClient, c.ID)
-	info := logOf(r)
+	info := logOf(w)
 	info.jti = claims.ID
 	noStore(w.Header())
 	writeJSON(w, http.StatusOK, resp)
@@ -341,7 +364,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (token str
 		e = badRequest("missing token")
 	}
 	if e == nil {
-		c, snap, e = s.authenticate(r, form)
+		c, snap, e = s.authenticate(w, r, form)
 	}
 	if e != nil {
 		fail(w, r, e)
@@ -361,11 +384,11 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	claims, err := s.activeClaims(snap, token, s.now())
 	if err != nil {
-		logOf(r).cause = err
+		logOf(w).cause = err
 		writeJSON(w, http.StatusOK, introspection{Active: false})
 		return
 	}
-	logOf(r).jti = claims.ID
+	logOf(w).jti = claims.ID
 	resp := introspection{
 		Active:    true,
 		Scope:     strings.Join(claims.Scope, " "),
@@ -386,36 +409,33 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleRevoke is the revocation endpoint (RFC 7009). A client revokes its
-// own tokens; a token that is invalid, expired or already revoked needs no
-// revoking, and gets 200 like a revoked one (RFC 7009 §2.2).
+// own tokens; a token that is not active (invalid, expired, of another
+// issuer, already revoked, or of a removed client) needs no revoking, and
+// gets 200 like a revoked one (RFC 7009 §2.2).
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	token, c, snap, ok := s.tokenRequest(w, r)
 	if !ok {
 		return
 	}
-	now := s.now()
-	claims, err := snap.keys.Verify(token, now)
-	if err == nil && claims.Issuer != s.issuer {
-		err = errors.New("token is of another issuer")
-	}
+	// Only an active token needs revoking, as token.CheckActive decides
+	// for /introspect and token verify alike.
+	claims, err := s.activeClaims(snap, token, s.now())
 	if err != nil {
-		logOf(r).cause = err
+		logOf(w).cause = err
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	logOf(r).jti = claims.ID
+	logOf(w).jti = claims.ID
 	if claims.ClientID != c.ID {
 		fail(w, r, &oauthError{status: http.StatusBadRequest, code: errUnauthorizedClient,
 			description: "the token was not issued to this client", cause: errors.New("token of another client")})
 		return
 	}
-	if !snap.revoked.has(claims.ID) {
-		err := s.revoke(vault.Revocation{JTI: claims.ID, ClientID: claims.ClientID, ExpiresAt: claims.ExpiresAt})
-		if err != nil {
-			fail(w, r, &oauthError{status: http.StatusServiceUnavailable, code: errTemporarily,
-				description: "cannot record the revocation now; retry", retryAfter: 1, cause: err})
-			return
-		}
+	err = s.revoke(vault.Revocation{JTI: claims.ID, ClientID: claims.ClientID, ExpiresAt: claims.ExpiresAt})
+	if err != nil {
+		fail(w, r, &oauthError{status: http.StatusServiceUnavailable, code: errTemporarily,
+			description: "cannot record the revocation now; retry", retryAfter: 1, cause: err})
+		return
 	}
 	w.WriteHeader(http.StatusOK)
 }

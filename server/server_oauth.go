@@ -88,7 +88,24 @@ var (
 	noStoreValue = []string{"no-store"}
 	noCacheValue = []string{"no-cache"}
 	nosniffValue = []string{"nosniff"}
+	jsonValue    = []string{"application/json"}
 )
+
+// contentLengthValue is the Content-Length value of a body of n bytes,
+// shared for the short bodies of /verify.
+func contentLengthValue(n int) []string {
+	if n < len(contentLengths) {
+		return contentLengths[n]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+var contentLengths = func() (v [256][]string) {
+	for n := range v {
+		v[n] = []string{strconv.Itoa(n)}
+	}
+	return v
+}()
 
 // writeJSON writes v with status. Errors writing are the client's problem:
 // it went away.

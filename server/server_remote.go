@@ -115,15 +115,11 @@ func parseForwardedAddr(s string) (netip.Addr, bool) {
 }
 
 // remote returns the throttled unit of r's client (see clientAddr and
-// ipKey), worked out once per request.
-func (s *Server) remote(r *http.Request) string {
-	info := logOf(r)
-	if info.remote == "" {
-		ip, forwarded := clientAddr(r.RemoteAddr, r.Header, s.trustedProxies)
-		info.remote, info.forwarded = r.RemoteAddr, forwarded
-		if ip.IsValid() {
-			info.remote = ipKey(ip)
-		}
+// ipKey), and whether it came from a field a trusted proxy set.
+func (s *Server) remote(r *http.Request) (unit string, forwarded bool) {
+	ip, forwarded := clientAddr(r.RemoteAddr, r.Header, s.trustedProxies)
+	if !ip.IsValid() {
+		return r.RemoteAddr, forwarded
 	}
-	return info.remote
+	return ipKey(ip), forwarded
 }

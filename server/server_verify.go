@@ -225,7 +225,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 	// guess at a key: it does not drain the throttle, though a throttled
 	// address gets 429 for it like for any failure.
 	if _, err := apikey.Parse(secret); err != nil {
-		if wait := s.throttle.blocked(s.remote(r), now); wait > 0 {
+		if wait := s.throttle.blocked(logOf(w).remote, now); wait > 0 {
 			return keyThrottled(wait, err)
 		}
 		return keyRefused(err) // apikey's errors do not quote the secret
@@ -235,9 +235,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 	k, _ := snap.apiKeys.getBytes(mac)
 	if k == nil {
 		vault.SecretMatches(&s.decoy, mac, now) // the same work as a retired key
-		return s.keyFailed(r, now, errUnknownKey)
+		return s.keyFailed(w, now, errUnknownKey)
 	}
-	info := logOf(r)
+	info := logOf(w)
 	info.keyID = k.key.ID
 	switch err := vault.Usable(vault.KindKey, &k.key.Credential, mac, now); {
 	case errors.Is(err, vault.ErrExpired):
@@ -246,7 +246,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 		return keyRefused(errKeyExpired)
 	case err != nil:
 		// Found by its secret, so a retired one (ErrSecretRetired).
-		return s.keyFailed(r, now, errRetiredKey)
+		return s.keyFailed(w, now, errRetiredKey)
 	}
 	d, err := s.uses.Take(&k.key.Credential)
 	switch {
@@ -275,8 +275,8 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 // keyFailed records a failed key check against the caller's address and
 // returns its refusal: 401 within the address's allowance, else 429 with
 // Retry-After.
-func (s *Server) keyFailed(r *http.Request, now time.Time, cause error) *keyRequestError {
-	if wait := s.throttle.fail(s.remote(r), now); wait > 0 {
+func (s *Server) keyFailed(w http.ResponseWriter, now time.Time, cause error) *keyRequestError {
+	if wait := s.throttle.fail(logOf(w).remote, now); wait > 0 {
 		return keyThrottled(wait, cause)
 	}
 	return keyRefused(cause)
@@ -291,7 +291,7 @@ func keyThrottled(wait time.Duration, cause error) *keyRequestError {
 
 // refuseKey writes a /verify refusal and notes it for the log.
 func (s *Server) refuseKey(w http.ResponseWriter, r *http.Request, e *keyRequestError) {
-	info := logOf(r)
+	info := logOf(w)
 	info.code, info.cause = e.code, e.cause
 	h := w.Header()
 	if e.status == http.StatusUnauthorized {
@@ -307,8 +307,8 @@ func (s *Server) refuseKey(w http.ResponseWriter, r *http.Request, e *keyRequest
 // of the GET response and no body.
 func writeVerifyBody(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = jsonValue
+	h["Content-Length"] = contentLengthValue(len(body))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)

@@ -107,16 +107,17 @@ func (k *keys) mac(purpose, value string) []byte {
 		m = &keyedMAC{key: k.indexKey, h: hmac.New(sha256.New, k.indexKey)}
 	}
 	m.h.Reset()
-	m.h.Write([]byte(purpose))
-	m.h.Write([]byte{0})
-	m.h.Write([]byte(value))
+	m.in = append(append(append(m.in[:0], purpose...), 0), value...)
+	m.h.Write(m.in)
 	sum := m.h.Sum(nil)
 	k.macs.Put(m)
 	return sum
 }
 
-// keyedMAC is a pooled HMAC with the key it was made with.
+// keyedMAC is a pooled HMAC with the key it was made with, and a buffer
+// for its input, so that a MAC allocates only its result.
 type keyedMAC struct {
 	key []byte
 	h   hash.Hash
+	in  []byte
 }
