@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keymint/keymint/internal/batchwriter"
+	"github.com/keymint/keymint/internal/fastlog"
 	"github.com/keymint/keymint/server"
 	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
@@ -432,10 +433,11 @@ func serveUntil(ctx context.Context, stop func(), srv *server.Server, hs *http.S
 }
 
 // newLogger logs at info level to w, as text or JSON.
+// The handler writes what slog's own handlers write, at a fraction of their
+// cost for the line logged per request (see internal/fastlog).
 func newLogger(w io.Writer, format string) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(fastlog.NewJSON(w, slog.LevelInfo))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(fastlog.NewText(w, slog.LevelInfo))
 }
