@@ -10,9 +10,10 @@ import (
 // and is safe for concurrent use: decoding the key and setting up the JOSE
 // signer stay off the token endpoint's hot path.
 type Signer struct {
-	keyID  string
-	alg    Alg
-	signer jose.Signer
+	keyID    string
+	alg      Alg
+	signer   jose.Signer // access tokens, typ at+jwt
+	idSigner jose.Signer // OpenID Connect ID tokens, typ JWT
 }
 
 // NewSigner decodes k and prepares to sign with it. It fails if k is damaged,
@@ -24,17 +25,19 @@ func NewSigner(k SigningKey) (*Signer, error) {
 	}
 	// Passing the key as a JWK with its KeyID makes go-jose write the kid
 	// header itself; typ marks the token as an access token (RFC 9068 §2.1).
-	signer, err := jose.NewSigner(
-		jose.SigningKey{
-			Algorithm: jose.SignatureAlgorithm(k.Alg),
-			Key:       jose.JSONWebKey{Key: private, KeyID: k.ID, Algorithm: string(k.Alg)},
-		},
-		(&jose.SignerOptions{}).WithType(tokenType),
-	)
+	key := jose.SigningKey{
+		Algorithm: jose.SignatureAlgorithm(k.Alg),
+		Key:       jose.JSONWebKey{Key: private, KeyID: k.ID, Algorithm: string(k.Alg)},
+	}
+	signer, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType(tokenType))
 	if err != nil {
 		return nil, fmt.Errorf("new signer: %w %s: %w", ErrInvalidKey, k.ID, err)
 	}
-	return &Signer{keyID: k.ID, alg: k.Alg, signer: signer}, nil
+	idSigner, err := newIDSigner(key)
+	if err != nil {
+		return nil, fmt.Errorf("new signer: %w %s: %w", ErrInvalidKey, k.ID, err)
+	}
+	return &Signer{keyID: k.ID, alg: k.Alg, signer: signer, idSigner: idSigner}, nil
 }
 
 // KeyID returns the kid of the tokens s signs.
