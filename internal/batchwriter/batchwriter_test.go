@@ -92,8 +92,10 @@ func TestWriteWaitsBeyondLimit(t *testing.T) {
 	if _, err := w.Write([]byte("first\n")); err != nil {
 		t.Fatal(err)
 	}
-	<-out.started                                              // the goroutine holds "first" and is stuck writing it
-	if _, err := w.Write([]byte("0123456789\n")); err != nil { // fills the queue
+	// The goroutine holds "first" and is stuck writing it; the next line
+	// fills the queue.
+	<-out.started
+	if _, err := w.Write([]byte("0123456789\n")); err != nil {
 		t.Fatal(err)
 	}
 	third := make(chan error)
