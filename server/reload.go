@@ -120,7 +120,7 @@ func needsFull(changes []vault.Change) bool {
 	for _, c := range changes {
 		switch c.Kind {
 		case vault.ChangeKey, vault.ChangeClient, vault.ChangeRevocation, vault.ChangeSigningKey,
-			vault.ChangeSettings:
+			vault.ChangeSettings, vault.ChangeUser, vault.ChangePermissionGroup, vault.ChangeGrant:
 		default:
 			return true
 		}
@@ -188,8 +188,9 @@ func (d *delta) readChanges(tx *vault.Tx, changes []vault.Change, refreshSigning
 		case vault.ChangeSigningKey:
 			d.readSigningKeys = true
 		}
-		// Settings hold nothing the server serves; index entries are
-		// not logged.
+		// Settings, users, permission groups and grants hold nothing the
+		// snapshot serves (the authorization endpoint reads them from the
+		// vault when it needs them); index entries are not logged.
 	}
 	d.changed = len(changes)
 	if d.readSigningKeys {

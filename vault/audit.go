@@ -39,6 +39,9 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 // Audit appends an entry for a change made in this transaction. The head
 // records the new end of the chain, so that no entry can be cut from it.
 func (tx *Tx) Audit(action, id, detail string) error {
+	if err := tx.writable(); err != nil {
+		return err
+	}
 	h := tx.head
 	if err := tx.checkAuditEnd(); err != nil {
 		return err

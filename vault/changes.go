@@ -23,6 +23,11 @@ const (
 	ChangeSigningKey ChangeKind = "signing"    // Key is the kid
 	ChangeRevocation ChangeKind = "revocation" // Key is the jti
 	ChangeSettings   ChangeKind = "settings"   // Key is the setting's name
+	// Format 3. Authorization codes, refresh tokens and a grant's last
+	// access are usage data, never in the log.
+	ChangeUser            ChangeKind = "user"             // Key is the user id
+	ChangePermissionGroup ChangeKind = "permission_group" // Key is the group id
+	ChangeGrant           ChangeKind = "grant"            // Key is the grant id
 )
 
 var changeKinds = map[string]ChangeKind{
@@ -31,6 +36,9 @@ var changeKinds = map[string]ChangeKind{
 	bucketSigning:  ChangeSigningKey,
 	bucketRevoked:  ChangeRevocation,
 	bucketSettings: ChangeSettings,
+	bucketUsers:    ChangeUser,
+	bucketGroups:   ChangePermissionGroup,
+	bucketGrants:   ChangeGrant,
 }
 
 // Change names one record written or removed.

@@ -42,8 +42,10 @@ func create[T any, R record[T]](tx *Tx, r R, secret string) error {
 	}
 	c.CreatedAt = tx.now
 	c.Secrets = nil
-	if err := tx.addSecret(kind, c, secret); err != nil {
-		return err
+	if !isPublic(r) {
+		if err := tx.addSecret(kind, c, secret); err != nil {
+			return err
+		}
 	}
 	if err := tx.indexPut(namePurpose(kind), c.Name, indexEntry{Kind: kind, ID: c.ID}); err != nil {
 		return err
@@ -153,7 +155,16 @@ func update[T any, R record[T]](tx *Tx, r R) error {
 	}
 	s := stored.credential()
 	c.Name, c.Secrets, c.CreatedAt = s.Name, s.Secrets, s.CreatedAt
+	if isPublic(r) != isPublic(stored) {
+		return fmt.Errorf("client %s: %w", c.Name, ErrClientType)
+	}
 	return save[T, R](tx, r)
+}
+
+// isPublic reports whether r is a public client, which has no secrets.
+func isPublic(r any) bool {
+	c, ok := r.(*Client)
+	return ok && c.Public
 }
 
 // remove deletes the records refs name, all or none: the first missing one
@@ -238,6 +249,9 @@ func rotate[T any, R record[T]](tx *Tx, ref, secret string, grace time.Duration)
 		return nil, err
 	}
 	c := r.credential()
+	if isPublic(r) {
+		return nil, fmt.Errorf("client %s: %w", c.Name, ErrPublicClient)
+	}
 	if err := Usable(kind, c, nil, tx.now); err != nil {
 		return nil, err
 	}

@@ -2,7 +2,7 @@
 // age encrypts to the vault's recipients, kept in a [Store] (one bbolt file
 // by default; in memory for tests), and authenticated as a whole.
 //
-// # Format 2
+// # Format 3
 //
 // The meta bucket holds, in the clear, the format version, a random vault
 // id, the age ciphertext of the 256-bit data key and a check value that
@@ -27,6 +27,17 @@
 // ([Options.StateDir], rollback.go) and refuses an older one with a
 // [RollbackError]. Each commit that changes records logs which
 // (changes.go), so a server holding records in memory reloads only those.
+//
+// Format 3 adds what the authorization-code flow needs: users (users.go),
+// permission groups (groups.go), the grants users give clients
+// (grants.go), authorization codes (authcodes.go) and rotating refresh
+// tokens in families (refresh.go); clients gain Public and
+// PermissionGroup. Codes and refresh tokens are secrets, stored as their
+// HMAC alone. They, their families and a grant's last access are usage
+// data, like counters: a sign-in writes them but does not advance the
+// generation, so servers do not reload for it. Expired codes, refresh
+// tokens and revocations are removed a few per write through expiry
+// queues (expiry.go), never by reading a whole bucket.
 //
 // Older formats are migrated on open, in one transaction (migrate.go).
 //

@@ -10,3 +10,9 @@ func (v *Vault) StoreKey(bucket string, key []byte) []byte {
 	}
 	return key
 }
+
+// PruneBatch and PruneVisits bound the pruning of one write (expiry.go).
+const (
+	PruneBatch  = pruneBatch
+	PruneVisits = pruneVisits
+)

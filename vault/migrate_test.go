@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,16 +47,24 @@ func (s *format1Secrets) UnmarshalJSON(b []byte) error {
 // vault's path, the identity and the secrets.
 func format1Copy(t *testing.T) (string, []age.Identity, format1Secrets) {
 	t.Helper()
-	dir := t.TempDir()
-	data, err := os.ReadFile(filepath.Join("testdata", "format1", "vault.db"))
+	var s format1Secrets
+	path, ids := fixtureCopy(t, "format1", &s)
+	return path, ids, s
+}
+
+// fixtureCopy copies testdata/<dir>'s vault.db into a temporary directory,
+// and reads its identity.txt, and its secrets.json into secrets.
+func fixtureCopy(t *testing.T, dir string, secrets any) (string, []age.Identity) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", dir, "vault.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "vault.db")
+	path := filepath.Join(t.TempDir(), "vault.db")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	idf, err := os.Open(filepath.Join("testdata", "format1", "identity.txt"))
+	idf, err := os.Open(filepath.Join("testdata", dir, "identity.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,15 +73,14 @@ func format1Copy(t *testing.T) (string, []age.Identity, format1Secrets) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join("testdata", "format1", "secrets.json"))
+	raw, err := os.ReadFile(filepath.Join("testdata", dir, "secrets.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s format1Secrets
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := json.Unmarshal(raw, secrets); err != nil {
 		t.Fatal(err)
 	}
-	return path, ids, s
+	return path, ids
 }
 
 // jwtID reads a token's jti without checking it: the test only needs to
@@ -101,7 +109,8 @@ var format1Clock = func() time.Time { return time.Date(2026, 12, 1, 0, 50, 0, 0,
 
 // TestMigrateFormat1 opens the committed format-1 vault and checks that
 // every key, secret, client, signing key, counter, revocation, last use and
-// audit entry made under format 1 still works under format 2.
+// audit entry made under format 1 still works after migrating through
+// format 2 to the current format.
 func TestMigrateFormat1(t *testing.T) {
 	path, ids, s := format1Copy(t)
 	v, err := Open(path, Options{Identities: ids, Now: format1Clock, Actor: "migration-test"})
@@ -177,7 +186,7 @@ func TestMigrateFormat1(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if last := log[len(log)-1]; last.Action != "vault.migrate" || last.Detail != "format 1 -> 2" || last.Actor != "migration-test" {
+		if last := log[len(log)-1]; last.Action != "vault.migrate" || last.Detail != fmt.Sprintf("format 1 -> %d", FormatVersion) || last.Actor != "migration-test" {
 			t.Errorf("last audit entry: %+v", last)
 		}
 		return nil
@@ -185,7 +194,8 @@ func TestMigrateFormat1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Written to under format 2, and opened again: no second migration.
+	// Written to under the current format, and opened again: no second
+	// migration.
 	err = v.Update(func(tx *Tx) error {
 		secret, err := apikey.Generate("km")
 		if err != nil {
@@ -203,6 +213,35 @@ func TestMigrateFormat1(t *testing.T) {
 	}
 	if n := countMigrations(t, v2); n != 1 {
 		t.Errorf("%d migrations in the audit log", n)
+	}
+	// Format 3 entered the revocation in its expiry queue: once its token
+	// has expired, the next revocation removes it.
+	checkRevocationPruned(t, path, ids, jwtID(t, s.TokenRevoked), format1Clock().Add(2*time.Hour))
+}
+
+// checkRevocationPruned opens a migrated vault at a time after the token
+// whose jti is jti expired, revokes another token, and checks that the
+// revocation of jti was removed on the way.
+func checkRevocationPruned(t *testing.T, path string, ids []age.Identity, jti string, later time.Time) {
+	t.Helper()
+	v, err := Open(path, Options{Identities: ids, Now: func() time.Time { return later }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = v.Update(func(tx *Tx) error {
+		return tx.Revoke(Revocation{JTI: "after-migration", ClientID: "cl_x", ExpiresAt: later.Add(time.Hour)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = v.View(func(tx *Tx) error {
+		if ok, err := tx.Revoked(jti); err != nil || ok {
+			t.Errorf("the expired revocation after a later one: %v, %v; want it removed", ok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -85,6 +85,13 @@ type Client struct {
 	URL          string        `json:"url,omitempty"`
 	PolicyURL    string        `json:"policy_url,omitempty"`
 	TOSURL       string        `json:"tos_url,omitempty"`
+	// Public marks a client that cannot keep a secret (a single-page or
+	// native app): it has no secrets and proves itself with PKCE alone.
+	// Fixed at creation.
+	Public bool `json:"public,omitempty"`
+	// PermissionGroup is the id of the [PermissionGroup] whose scopes are
+	// the ones the client may ask for, instead of Scopes; empty for none.
+	PermissionGroup string `json:"permission_group,omitempty"`
 }
 
 // record is satisfied by *Key and *Client; T is the struct behind it.
@@ -104,7 +111,8 @@ var (
 	// Compiled on first use, not at start-up: every command pays for
 	// package initialisation, and most never validate a name.
 	namePattern = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	idPattern   = lazyRegexp(`^(key|cl)_[0-9A-Za-z]{16,}$`)
+	// Every kind of id, so that no name of any kind can pass for one.
+	idPattern = lazyRegexp(`^(key|cl|usr|pg|grt|rtf)_[0-9A-Za-z]{16,}$`)
 )
 
 // ValidateName accepts 1 to 64 letters, digits, '.', '_' and '-', starting
@@ -130,15 +138,26 @@ func namePurpose(k Kind) string { return "name:" + string(k) }
 const secretPurpose = "secret"
 
 func newID(k Kind) (string, error) {
-	n := 16
 	if k == KindClient {
-		n = 22 // a client_id is public, but should not be guessable
+		return newRandomID(k.idPrefix()) // a client_id is public, but should not be guessable
 	}
-	s, err := apikey.RandomString(n)
+	s, err := apikey.RandomString(16)
 	if err != nil {
 		return "", err
 	}
 	return k.idPrefix() + s, nil
+}
+
+// newRandomID returns prefix and 22 base62 characters (131 bits): the ids of
+// clients and of everything format 3 added, which travel in tokens (a
+// user's is the sub of every token issued to them) and must not be
+// guessable.
+func newRandomID(prefix string) (string, error) {
+	s, err := apikey.RandomString(22)
+	if err != nil {
+		return "", err
+	}
+	return prefix + s, nil
 }
 
 func lazyRegexp(expr string) func() *regexp.Regexp {

@@ -1,6 +1,9 @@
 package vault
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Revocation records a revoked access token until it would have expired.
 type Revocation struct {
@@ -11,9 +14,13 @@ type Revocation struct {
 }
 
 // Revoke records that the token with this jti is revoked. Revocations whose
-// tokens have expired are dropped on the way, so the bucket stays small.
+// tokens have expired are dropped on the way, a few each time (expiry.go),
+// so the bucket stays small and no revocation costs a pass over it.
 func (tx *Tx) Revoke(r Revocation) error {
-	if err := tx.pruneRevocations(); err != nil {
+	if r.JTI == "" {
+		return errors.New("revoke a token: it has no jti")
+	}
+	if err := tx.pruneExpired(queueRevocations); err != nil {
 		return err
 	}
 	if ok, err := tx.getJSON(bucketRevoked, []byte(r.JTI), &Revocation{}); err != nil || ok {
@@ -21,6 +28,9 @@ func (tx *Tx) Revoke(r Revocation) error {
 	}
 	r.RevokedAt = tx.now
 	if err := tx.putJSON(bucketRevoked, []byte(r.JTI), r); err != nil {
+		return err
+	}
+	if err := tx.expiryPut(queueRevocations, expiryRevocation, []byte(r.JTI), r.ExpiresAt); err != nil {
 		return err
 	}
 	return tx.Audit("token.revoke", r.ClientID, r.JTI)
@@ -41,23 +51,4 @@ func (tx *Tx) Revocations() ([]Revocation, error) {
 		return nil
 	})
 	return out, err
-}
-
-func (tx *Tx) pruneRevocations() error {
-	var expired [][]byte
-	err := forEachJSON(tx, bucketRevoked, func(k []byte, r *Revocation) error {
-		if !tx.now.Before(r.ExpiresAt) {
-			expired = append(expired, append([]byte(nil), k...))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range expired {
-		if err := tx.delete(bucketRevoked, k); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -93,6 +93,48 @@ func buildTamperFixture(t *testing.T) *tamperFixture {
 		}
 		return nil
 	})
+	// The authorization-code flow's records: two users who allowed a
+	// client in a permission group, with a code and a refresh token each.
+	codes := map[string]string{}
+	refresh := map[string]string{}
+	for _, name := range []string{"u1", "u2", "u1-next"} {
+		codes[name] = name + "-code-0123456789abcdefghij"
+		s, err := apikey.Generate("kmrt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		refresh[name] = s
+	}
+	update(func(tx *Tx) error {
+		g := &PermissionGroup{Name: "g1", Scopes: []string{"openid"}}
+		if err := tx.CreatePermissionGroup(g); err != nil {
+			return err
+		}
+		c := &Client{Credential: Credential{Name: "spa"}, Public: true, PermissionGroup: g.ID}
+		if err := tx.CreateClient(c, ""); err != nil {
+			return err
+		}
+		for i, name := range []string{"u1", "u2"} {
+			u := &User{Name: name, PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"}
+			if err := tx.CreateUser(u); err != nil {
+				return err
+			}
+			gr := &Grant{UserID: u.ID, ClientID: c.ID, Scopes: []string{"openid"}}
+			if err := tx.SaveGrant(gr); err != nil {
+				return err
+			}
+			ac := &AuthCode{ClientID: c.ID, UserID: u.ID, GrantID: gr.ID, RedirectURI: "https://spa.example/cb",
+				CodeChallenge: "challenge", ExpiresAt: now.Add(time.Minute)}
+			if err := tx.CreateAuthCode(codes[name], ac); err != nil {
+				return err
+			}
+			rt := &RefreshToken{GrantID: gr.ID, ExpiresAt: now.Add(time.Duration(i+1) * time.Hour)}
+			if err := tx.CreateRefreshToken(refresh[name], rt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	old, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -113,13 +155,57 @@ func buildTamperFixture(t *testing.T) *tamperFixture {
 		if err := tx.AddSigningKey(&SigningKey{ID: "sk3", Alg: "ES256", PrivateKey: []byte("another")}, time.Hour); err != nil {
 			return err
 		}
-		return tx.Revoke(Revocation{JTI: "jti-3", ClientID: "cl_x", ExpiresAt: now.Add(time.Hour)})
+		if err := tx.Revoke(Revocation{JTI: "jti-3", ClientID: "cl_x", ExpiresAt: now.Add(time.Hour)}); err != nil {
+			return err
+		}
+		u1, err := tx.User("u1")
+		if err != nil {
+			return err
+		}
+		u1.PasswordHash = "$argon2id$v=19$m=65536,t=3,p=4$bmV3$bmV3aGFzaA"
+		if err := tx.SaveUser(u1); err != nil {
+			return err
+		}
+		if _, err := tx.DeleteUsers("u2"); err != nil {
+			return err
+		}
+		g, err := tx.PermissionGroup("g1")
+		if err != nil {
+			return err
+		}
+		g.Scopes = append(g.Scopes, "profile")
+		if err := tx.SavePermissionGroup(g); err != nil {
+			return err
+		}
+		c, err := tx.Client("spa")
+		if err != nil {
+			return err
+		}
+		if err := tx.SaveGrant(&Grant{UserID: u1.ID, ClientID: c.ID, Scopes: []string{"profile"}}); err != nil {
+			return err
+		}
+		if err := tx.TouchGrant(mustGrantID(tx, u1.ID, c.ID), now); err != nil {
+			return err
+		}
+		if _, err := tx.RedeemAuthCode(codes["u1"]); err != nil {
+			return err
+		}
+		_, err = tx.RotateRefreshToken(refresh["u1"], refresh["u1-next"])
+		return err
 	})
 	newer, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &tamperFixture{id: id, old: old, newer: newer, clock: now}
+}
+
+func mustGrantID(tx *Tx, userID, clientID string) string {
+	g, err := tx.GrantFor(userID, clientID)
+	if err != nil {
+		panic(err)
+	}
+	return g.ID
 }
 
 func mustKeyID(tx *Tx, name string) string {
@@ -278,13 +364,26 @@ func TestTamperRecords(t *testing.T) {
 		}
 	}
 	// The fixture must give every bucket that holds records its cases.
-	for _, b := range []string{bucketIndex, bucketKeys, bucketClients, bucketUsage, bucketRevoked, bucketSigning, bucketChanges} {
+	for _, b := range []string{bucketIndex, bucketKeys, bucketClients, bucketUsage, bucketRevoked, bucketSigning, bucketChanges,
+		bucketUsers, bucketGroups, bucketGrants, bucketGrantIndex, bucketCodes, bucketRefresh, bucketFamilies, bucketExpiry} {
 		if len(exercised[b]) < 3 {
 			t.Errorf("bucket %s: only %v exercised", b, exercised[b])
 		}
 	}
 	if !slices.Contains(exercised[bucketKeys], "older value replayed") || !slices.Contains(exercised[bucketIndex], "removed record added back") {
 		t.Errorf("the replay of a rotated key and of a removed secret were not exercised: %v", exercised)
+	}
+	// A user's old password, a used code made unused, a rotated refresh
+	// token made current, a removed user or grant brought back.
+	for _, c := range []struct{ bucket, what string }{
+		{bucketUsers, "older value replayed"}, {bucketCodes, "older value replayed"}, {bucketRefresh, "older value replayed"},
+		{bucketGrants, "older value replayed"}, {bucketGroups, "older value replayed"},
+		{bucketUsers, "removed record added back"}, {bucketGrants, "removed record added back"},
+		{bucketRefresh, "removed record added back"}, {bucketGrantIndex, "removed record added back"},
+	} {
+		if !slices.Contains(exercised[c.bucket], c.what) {
+			t.Errorf("bucket %s: %q not exercised: %v", c.bucket, c.what, exercised[c.bucket])
+		}
 	}
 }
 

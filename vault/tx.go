@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -27,6 +28,14 @@ type Tx struct {
 	// write to a record (it also advances the generation).
 	wrote, changed bool
 	changes        []Change
+	// kept is the error of a reuse of a code or refresh token, whose
+	// revocations this transaction has written: it commits them whatever
+	// the caller's function returns, and writes nothing more (see
+	// [Vault.Update]).
+	kept error
+	// pruned are the expiry queues this transaction has pruned: once a
+	// transaction, however many records it adds (expiry.go).
+	pruned map[expiryQueue]bool
 }
 
 // Now is the transaction's clock reading, the same for every record it writes.
@@ -43,14 +52,20 @@ func (tx *Tx) Generation() uint64 { return tx.head.Generation }
 // advances the generation when it commits (usage does not).
 func (tx *Tx) Changed() bool { return tx.changed }
 
-// shardKey is the part of a record key that chooses its shard: a usage
-// counter's credential id, so that a credential's counters are one range;
-// the whole key elsewhere.
+// shardKey is the part of a record key that chooses its shard, so that
+// records read together as a range share one: a usage counter's credential
+// id (a credential's counters); in the families and grant index buckets,
+// the id before the first 0 byte (a family's tokens, a grant's families, a
+// user's or a client's grants); in the expiry bucket, the queue and the
+// slot or day (expiry.go). The whole key elsewhere.
 func shardKey(bucket string, key []byte) []byte {
-	if bucket == bucketUsage {
+	switch bucket {
+	case bucketUsage, bucketFamilies, bucketGrantIndex:
 		if i := bytes.IndexByte(key, 0); i >= 0 {
 			return key[:i]
 		}
+	case bucketExpiry:
+		return expiryShardKey(key)
 	}
 	return key
 }
@@ -92,10 +107,10 @@ func (tx *Tx) openJSON(bucket string, key, sealed []byte, v any) error {
 }
 
 // markChanged notes a write for the generation and the change log, unless
-// it is usage or the change log itself (see Generation).
+// it is usage data (see usageBuckets and Generation).
 func (tx *Tx) markChanged(bucket string, key []byte) {
 	tx.wrote = true
-	if bucket == bucketUsage || bucket == bucketChanges {
+	if usageBuckets[bucket] {
 		return
 	}
 	tx.changed = true
@@ -119,6 +134,9 @@ func (tx *Tx) putJSON(bucket string, key []byte, v any) error {
 }
 
 func (tx *Tx) putSealed(bucket string, key, sealed []byte) error {
+	if err := tx.writable(); err != nil {
+		return err
+	}
 	s := tx.shard(bucket, key)
 	if err := tx.auth.willWrite(bucket, s); err != nil {
 		return err
@@ -131,6 +149,9 @@ func (tx *Tx) putSealed(bucket string, key, sealed []byte) error {
 }
 
 func (tx *Tx) delete(bucket string, key []byte) error {
+	if err := tx.writable(); err != nil {
+		return err
+	}
 	s := tx.shard(bucket, key)
 	if err := tx.auth.willWrite(bucket, s); err != nil {
 		return err
@@ -140,6 +161,26 @@ func (tx *Tx) delete(bucket string, key []byte) error {
 		return fmt.Errorf("delete %s record: %w", bucket, err)
 	}
 	return nil
+}
+
+// errReadOnly is a write attempted in [Vault.View].
+var errReadOnly = errors.New("vault: a write in a read-only transaction; use Update")
+
+// writable refuses a write in a read-only transaction, and any write after
+// a reuse was detected (see kept): what the transaction commits then is
+// the revocation, and nothing a caller goes on to do.
+func (tx *Tx) writable() error {
+	if tx.w == nil {
+		return errReadOnly
+	}
+	return tx.kept
+}
+
+// keep makes err, the report of a reused code or refresh token whose
+// revocations tx has just written, the transaction's last word.
+func (tx *Tx) keep(err error) error {
+	tx.kept = err
+	return err
 }
 
 // forEachJSON opens every record of a bucket in key order (by shard, then
@@ -229,6 +270,7 @@ func (tx *Tx) commit() (State, error) {
 	if !tx.wrote {
 		return State{}, nil
 	}
+	tx.kept = nil // the commit's own writes (the change log) go through
 	h := tx.head
 	if tx.changed {
 		h.Generation++

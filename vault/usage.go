@@ -66,32 +66,58 @@ func (tx *Tx) fillLastUsed(c *Credential) error {
 	return nil
 }
 
-// fillLastUsedAll sets LastUsedAt on many credentials. Past a few, one pass
-// over the usage bucket costs less than a checked point read each.
+// fillLastUsedAll sets LastUsedAt on many credentials.
 func (tx *Tx) fillLastUsedAll(creds []*Credential) error {
-	if len(creds) <= 64 {
-		for _, c := range creds {
-			if err := tx.fillLastUsed(c); err != nil {
-				return err
-			}
-		}
-		return nil
+	ids := make([]string, len(creds))
+	for i, c := range creds {
+		ids[i] = c.ID
 	}
-	byID := make(map[string]*Credential, len(creds))
+	last, err := tx.lastUses(ids)
+	if err != nil {
+		return err
+	}
 	for _, c := range creds {
 		c.LastUsedAt = nil
-		byID[c.ID] = c
+		if t, ok := last[c.ID]; ok {
+			c.LastUsedAt = &t
+		}
 	}
-	return forEachJSON(tx, bucketUsage, func(key []byte, t *lastUse) error {
+	return nil
+}
+
+// lastUses reads the last use of each of ids (credentials or grants) that
+// has one. Past a few, one pass over the usage bucket costs less than a
+// checked point read each.
+func (tx *Tx) lastUses(ids []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(ids))
+	if len(ids) <= 64 {
+		for _, id := range ids {
+			var t time.Time
+			ok, err := tx.getJSON(bucketUsage, lastUsedKey(id), &t)
+			if err != nil {
+				return nil, fmt.Errorf("read last use: %w", err)
+			}
+			if ok {
+				out[id] = t
+			}
+		}
+		return out, nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	err := forEachJSON(tx, bucketUsage, func(key []byte, t *lastUse) error {
 		id, rest, ok := bytes.Cut(key, []byte{0})
 		if !ok || len(rest) != 1 || rest[0] != 0 {
 			return nil // a counter
 		}
-		if c := byID[string(id)]; c != nil && t.set {
-			c.LastUsedAt = &t.at
+		if want[string(id)] && t.set {
+			out[string(id)] = t.at
 		}
 		return nil
 	})
+	return out, err
 }
 
 // lastUse decodes a last-use record, and skips the counters a pass over the

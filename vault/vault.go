@@ -375,18 +375,24 @@ func OpenStore(store Store, name string, opts Options) (*Vault, error) {
 	opts.Identities = nil
 	v := &Vault{store: store, path: name, id: h.id, keys: k, opts: opts, guard: guard}
 	if h.format < FormatVersion {
-		// The migration sets the index key and writes the first head.
+		// Format 1 derived its index key and had no head: its migration
+		// stores the one and writes the other. Either may have been done
+		// by another process meanwhile, so both are read again after.
 		if err := v.migrate(); err != nil {
 			return nil, err
 		}
 		if err := v.store.View(func(st ReadTx) error {
 			var err error
+			if sealedIndex, err = st.Get(bucketMeta, metaIndexKey); err != nil {
+				return err
+			}
 			sealedHead, err = st.Get(bucketMeta, metaHead)
 			return err
 		}); err != nil {
 			return nil, err
 		}
-	} else if err := v.loadIndexKey(sealedIndex); err != nil {
+	}
+	if err := v.loadIndexKey(sealedIndex); err != nil {
 		return nil, err
 	}
 	// Refuse now a state older than one seen, or a head that fails, rather
@@ -438,20 +444,32 @@ func (v *Vault) checkHeadAtOpen(sealedHead []byte, accept bool) error {
 func (v *Vault) Path() string { return v.path }
 
 // Update runs fn in one read-write transaction. If fn returns an error
-// nothing is changed. If the store reports a conflict with a concurrent
-// transaction, fn runs again on the new state: it must not keep effects of
-// an earlier run outside the transaction.
+// nothing is changed, with one exception: a reused authorization code or
+// refresh token ([CodeReusedError], [RefreshReusedError]) revokes what was
+// issued with it in the transaction that detected the reuse, and that
+// transaction commits whatever fn returns (and Update returns fn's error),
+// so that a replay cannot undo its own revocation by making the request
+// fail. Nothing can be written after the reuse; what fn wrote before it
+// commits too, so present a code or refresh token before writing anything
+// else. If the store reports a conflict with a concurrent transaction, fn
+// runs again on the new state: it must not keep effects of an earlier run
+// outside the transaction.
 func (v *Vault) Update(fn func(*Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		var committed State
+		var kept error
 		floor := v.guard.newest()
 		err := v.store.Update(func(w WriteTx) error {
+			kept = nil
 			tx, err := v.begin(w, w, floor)
 			if err != nil {
 				return err
 			}
 			if err := fn(tx); err != nil {
-				return err
+				if tx.kept == nil {
+					return err
+				}
+				kept = err
 			}
 			committed, err = tx.commit()
 			return err
@@ -463,9 +481,11 @@ func (v *Vault) Update(fn func(*Tx) error) error {
 			return err
 		}
 		if committed.Revision != 0 {
-			return v.guard.saw(committed, false)
+			if err := v.guard.saw(committed, false); err != nil {
+				return err
+			}
 		}
-		return nil
+		return kept
 	}
 }
 
