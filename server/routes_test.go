@@ -47,13 +47,14 @@ func TestRoutes(t *testing.T) {
 
 	var md map[string]any
 	decodeJSON(t, e.do(t, request{method: http.MethodGet, path: "/.well-known/oauth-authorization-server"}).Body.Bytes(), &md)
-	for _, k := range []string{"token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint"} {
+	for _, k := range []string{"authorization_endpoint", "token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint"} {
 		u, _ := md[k].(string)
 		if !strings.HasPrefix(u, testIssuer+"/") || !paths[strings.TrimPrefix(u, testIssuer)] {
 			t.Errorf("%s = %q: not the issuer and a path of Routes", k, u)
 		}
 	}
-	if g, _ := md["grant_types_supported"].([]any); len(g) != 1 || g[0] != "client_credentials" {
-		t.Errorf("grant_types_supported = %v", md["grant_types_supported"])
+	decodeJSON(t, e.do(t, request{method: http.MethodGet, path: "/.well-known/openid-configuration"}).Body.Bytes(), &md)
+	if u, _ := md["userinfo_endpoint"].(string); !paths[strings.TrimPrefix(u, testIssuer)] {
+		t.Errorf("userinfo_endpoint = %q: not a path of Routes", u)
 	}
 }

@@ -9,11 +9,14 @@ import (
 	"maps"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/keymint/keymint/password"
 	"github.com/keymint/keymint/quota"
+	"github.com/keymint/keymint/server/authui"
 	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
 )
@@ -51,6 +54,10 @@ type Options struct {
 	FlushInterval time.Duration
 	// MaxBodyBytes caps a request body. Zero means [DefaultMaxBodyBytes].
 	MaxBodyBytes int64
+	// DevSignIn makes the sign-in page take any user name without a
+	// password, creating the user on first sign-in: for serve --dev's
+	// throwaway vault only. The page says so.
+	DevSignIn bool
 	// TrustedProxies are the gateways and proxies whose X-Forwarded-For
 	// and X-Real-IP fields are believed. For a request from one of them,
 	// the address that failed authentication is throttled by, and that the
@@ -125,6 +132,27 @@ type Server struct {
 
 	usedMu sync.Mutex
 	used   map[usedRef]struct{} // credentials used since the last flush
+
+	// The authorization-code flow's browser side (authorize.go).
+	auth
+}
+
+// auth is what the authorization endpoint and its pages need.
+type auth struct {
+	pages *authui.Renderer
+	// flows, sessions and known seal the authorization request between
+	// pages, the signed-in user's cookie and the known users' cookie,
+	// under keys derived from the vault, so every replica opens them.
+	flows, sessions, known *sealer
+	csrfKey                []byte
+	// userThrottle slows failed sign-ins per user (see signin.go).
+	userThrottle *throttle
+	// dummyHash is checked for an unknown user, as a password would be.
+	dummyHash string
+	// devSignIn is serve --dev's sign-in: any name, no password.
+	devSignIn bool
+	// secureCookies is set when the issuer is https.
+	secureCookies bool
 }
 
 // usedRef names a credential whose last_used_at is due.
@@ -173,7 +201,12 @@ type route struct {
 // it (see [Server.routes]), the log tells known paths by it, the metadata's
 // URLs are its paths, and [Routes] gives it to `keymint serve --help`.
 var routeTable = []route{
-	{Route{http.MethodPost, pathToken, "access tokens (client_secret_basic or client_secret_post)"}, (*Server).handleToken},
+	{Route{http.MethodPost, pathToken, "access tokens: client_credentials, authorization_code (PKCE), refresh_token"}, (*Server).handleToken},
+	{Route{http.MethodGet, pathAuthorize, "authorization endpoint: sign-in and consent pages (PKCE S256)"}, (*Server).handleAuthorize},
+	{Route{http.MethodPost, pathSignIn, "the sign-in form"}, (*Server).handleSignIn},
+	{Route{http.MethodPost, pathConsent, "the consent form"}, (*Server).handleConsent},
+	{Route{http.MethodGet, pathUserInfo, "OpenID Connect UserInfo (also POST)"}, (*Server).handleUserInfo},
+	{Route{http.MethodPost, pathUserInfo, "the same"}, (*Server).handleUserInfo},
 	{Route{http.MethodGet, pathOAuthMetadata, "metadata (RFC 8414)"}, (*Server).handleMetadata},
 	{Route{http.MethodGet, pathOIDCMetadata, "the same, for OpenID Connect libraries"}, (*Server).handleMetadata},
 	{Route{http.MethodGet, pathJWKS, "the public signing keys"}, (*Server).handleJWKS},
@@ -206,6 +239,28 @@ var knownPaths = func() map[string]bool {
 	}
 	return m
 }()
+
+// newAuth sets up the authorization endpoint's pages, keys and throttle.
+func (s *Server) newAuth(dev bool) error {
+	pages, err := authui.New()
+	if err != nil {
+		return err
+	}
+	now := s.now
+	a := auth{pages: pages, userThrottle: newThrottle(defaultUserThrottle), devSignIn: dev,
+		secureCookies: strings.HasPrefix(s.issuer, "https:"), csrfKey: s.v.DerivedKey("csrf"),
+		dummyHash: password.Dummy(password.Default)}
+	for _, sl := range []struct {
+		to      **sealer
+		purpose string
+	}{{&a.flows, "flow"}, {&a.sessions, "session"}, {&a.known, "known users"}} {
+		if *sl.to, err = newSealer(s.v.DerivedKey("sealer"), sl.purpose, now); err != nil {
+			return err
+		}
+	}
+	s.auth = a
+	return nil
+}
 
 // routes builds the mux from routeTable.
 func (s *Server) routes() {
@@ -279,6 +334,9 @@ func New(opts Options) (*Server, error) {
 		used:           map[usedRef]struct{}{},
 	}
 	s.uses = quota.NewLeaser(opts.Vault, opts.Now)
+	if err := s.newAuth(opts.DevSignIn); err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

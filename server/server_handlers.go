@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -229,8 +230,19 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	grant := form.Get("grant_type")
-	if grant == "" {
+	switch grant {
+	case "":
 		fail(w, r, badRequest("missing grant_type"))
+		return
+	case token.GrantAuthorizationCode:
+		if e := s.tokenByCode(w, r, form); e != nil {
+			fail(w, r, e)
+		}
+		return
+	case token.GrantRefreshToken:
+		if e := s.tokenByRefresh(w, r, form); e != nil {
+			fail(w, r, e)
+		}
 		return
 	}
 	c, snap, e := s.authenticate(w, r, form)
@@ -242,7 +254,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		// The value is not echoed: error descriptions are restricted to
 		// a safe character set (RFC 6749 §5.2).
 		fail(w, r, &oauthError{status: http.StatusBadRequest, code: errUnsupportedGrantType,
-			description: "only the client_credentials grant is supported"})
+			description: "the grant types are client_credentials, authorization_code and refresh_token"})
 		return
 	}
 	scope, e := scopeParam(form.Get("scope"))
@@ -264,6 +276,19 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 // writes the token response, RFC 6749 §5.1's members alone (see
 // token.Response).
 func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, snap *snapshot, req token.Request) *oauthError {
+	_, resp, e := s.issueAccess(w, c, snap, req)
+	if e != nil {
+		return e
+	}
+	noStore(w.Header())
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// issueAccess issues c's access token for req with [token.Issue] (see
+// mint), for every grant: the RateLimit fields go on w, the refusal is
+// returned.
+func (s *Server) issueAccess(w http.ResponseWriter, c *vault.Client, snap *snapshot, req token.Request) (token.Claims, token.Response, *oauthError) {
 	now := s.now()
 	var d quota.Decision
 	claims, resp, err := token.Issue(c, req, s.issuer, now, snap.signer, func() error {
@@ -276,12 +301,23 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, s
 	if d.Limited {
 		writeRateLimit(w.Header(), d, rateLimitPolicy(&c.Credential), now)
 	}
+	if e := issueRefusal(err, d, now); e != nil {
+		return token.Claims{}, token.Response{}, e
+	}
+	s.markUsed(vault.KindClient, c.ID)
+	logOf(w).jti = claims.ID
+	return claims, resp, nil
+}
+
+// issueRefusal is the answer to a failed token.Issue; nil if it did not
+// fail. d is the count's decision. token.Issue's errors quote the
+// requested scope or audience, which is the caller's input and may be
+// anything, a pasted secret included: the log gets a cause without it.
+func issueRefusal(err error, d quota.Decision, now time.Time) *oauthError {
 	var counted *token.CountError
-	// token.Issue's errors quote the requested scope or audience, which is
-	// the caller's input and may be anything, a pasted secret included: the
-	// log gets a cause without it.
 	switch {
 	case err == nil:
+		return nil
 	case errors.Is(err, errLimitReached):
 		return &oauthError{status: http.StatusTooManyRequests, code: errQuotaExceeded,
 			description: "this client's usage limit is reached; retry when its period resets",
@@ -296,7 +332,7 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, s
 		return clientAuthFailed(errClientExpired)
 	case errors.Is(err, token.ErrUnauthorizedClient):
 		return &oauthError{status: http.StatusBadRequest, code: errUnauthorizedClient,
-			description: "this client may not use the client_credentials grant", cause: token.ErrUnauthorizedClient}
+			description: "this client may not use this grant type", cause: token.ErrUnauthorizedClient}
 	case errors.Is(err, token.ErrInvalidScope):
 		return &oauthError{status: http.StatusBadRequest, code: errInvalidScope,
 			description: "the requested scope is not allowed for this client", cause: token.ErrInvalidScope}
@@ -309,12 +345,6 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request, c *vault.Client, s
 		return &oauthError{status: http.StatusInternalServerError, code: errServerError,
 			description: "cannot issue a token now", cause: err}
 	}
-	s.markUsed(vault.KindClient, c.ID)
-	info := logOf(w)
-	info.jti = claims.ID
-	noStore(w.Header())
-	writeJSON(w, http.StatusOK, resp)
-	return nil
 }
 
 // errLimitReached is what mint's count step returns for a use its lease
@@ -348,6 +378,15 @@ func (s *Server) activeClaims(snap *snapshot, accessToken string, now time.Time)
 				return c, nil
 			}
 			return nil, fmt.Errorf("client %s: %w", id, vault.ErrNotFound)
+		},
+		// Grants and users are not in the snapshot: a token a client got
+		// for a user costs a read of the vault (only those tokens do).
+		Grant: func(userID, clientID string) (g *vault.Grant, err error) {
+			err = s.v.View(func(tx *vault.Tx) error {
+				g, err = tx.StandingGrant(userID, clientID)
+				return err
+			})
+			return g, err
 		},
 	})
 }
@@ -498,6 +537,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // Discovery 1.0 §3).
 type metadata struct {
 	Issuer                                    string   `json:"issuer"`
+	AuthorizationEndpoint                     string   `json:"authorization_endpoint"`
 	TokenEndpoint                             string   `json:"token_endpoint"`
 	JWKSURI                                   string   `json:"jwks_uri"`
 	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
@@ -507,10 +547,17 @@ type metadata struct {
 	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
+	ScopesSupported                           []string `json:"scopes_supported"`
+	// RFC 9207: the authorization response carries iss.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 
 	// OpenID Connect Discovery only.
+	UserInfoEndpoint                 string   `json:"userinfo_endpoint,omitempty"`
 	SubjectTypesSupported            []string `json:"subject_types_supported,omitempty"`
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	ClaimsSupported                  []string `json:"claims_supported,omitempty"`
+	PromptValuesSupported            []string `json:"prompt_values_supported,omitempty"`
 }
 
 // encodeDocuments renders the JWKS and both metadata documents of snap.
@@ -522,25 +569,32 @@ func (s *Server) encodeDocuments(snap *snapshot) error {
 	authMethods := []string{authBasic, authPost}
 	md := metadata{
 		Issuer:                s.issuer,
+		AuthorizationEndpoint: s.issuer + pathAuthorize,
 		TokenEndpoint:         s.endpoints.token,
 		JWKSURI:               s.endpoints.jwks,
 		IntrospectionEndpoint: s.endpoints.introspect,
 		RevocationEndpoint:    s.endpoints.revoke,
 		GrantTypesSupported:   token.SupportedGrantTypes,
-		// RFC 8414 requires the member, but response types belong to the
-		// authorization endpoint, which keymint does not have: none.
-		ResponseTypesSupported:                    []string{},
-		TokenEndpointAuthMethodsSupported:         authMethods,
-		IntrospectionEndpointAuthMethodsSupported: authMethods,
-		RevocationEndpointAuthMethodsSupported:    authMethods,
+		// The authorization endpoint answers with a code, and only that.
+		ResponseTypesSupported: []string{"code"},
+		// "none": public clients (PKCE only) at the token endpoint.
+		TokenEndpointAuthMethodsSupported:          append(slices.Clone(authMethods), "none"),
+		CodeChallengeMethodsSupported:              []string{token.CodeChallengeS256},
+		ScopesSupported:                            oidcScopes,
+		AuthorizationResponseIssParameterSupported: true,
+		IntrospectionEndpointAuthMethodsSupported:  authMethods,
+		RevocationEndpointAuthMethodsSupported:     authMethods,
 	}
 	oauthDoc, err := json.Marshal(md)
 	if err != nil {
 		return err
 	}
+	md.UserInfoEndpoint = s.issuer + pathUserInfo
 	md.SubjectTypesSupported = []string{"public"}
-	// keymint issues no ID tokens; the member is required, and naming the
-	// algorithms of the published keys is what a client can rely on.
+	md.ClaimsSupported = []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "email"}
+	md.PromptValuesSupported = []string{"none", "login", "consent"}
+	// ID tokens are signed by the active key; a client may meet any key
+	// the JWKS publishes while keys rotate.
 	for _, alg := range snap.keys.Algs() {
 		md.IDTokenSigningAlgValuesSupported = append(md.IDTokenSigningAlgValuesSupported, string(alg))
 	}

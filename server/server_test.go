@@ -231,7 +231,8 @@ func TestTokenBadInput(t *testing.T) {
 		{"duplicated client_id", request{form: cc("client_id", erp.id, "client_id", erp.id, "client_secret", erp.secret)}, 400, "invalid_request"},
 		{"duplicated client_secret", request{form: cc("client_id", erp.id, "client_secret", erp.secret, "client_secret", erp.secret)}, 400, "invalid_request"},
 		{"unknown grant", request{form: url.Values{"grant_type": {"password"}, "username": {"u"}, "password": {"p"}}, header: e.basic("erp")}, 400, "unsupported_grant_type"},
-		{"refresh_token grant", request{form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, header: e.basic("erp")}, 400, "unsupported_grant_type"},
+		{"unknown refresh token", request{form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, header: e.basic("erp")}, 400, "invalid_grant"},
+		{"password grant", request{form: url.Values{"grant_type": {"password"}, "username": {"u"}, "password": {"p"}}, header: e.basic("erp")}, 400, "unsupported_grant_type"},
 		{"grant the client lacks", request{form: cc(), header: e.basic("webapp")}, 400, "unauthorized_client"},
 		{"scope the client lacks", request{form: cc("scope", "invoices:read admin"), header: e.basic("erp")}, 400, "invalid_scope"},
 		{"malformed scope", request{form: cc("scope", `invoices:read "x"`), header: e.basic("erp")}, 400, "invalid_scope"},
@@ -334,6 +335,8 @@ func TestMetadata(t *testing.T) {
 			decodeJSON(t, w.Body.Bytes(), &md)
 			want := map[string]any{
 				"issuer":                 testIssuer,
+				"authorization_endpoint": testIssuer + "/authorize",
+				"authorization_response_iss_parameter_supported": true,
 				"token_endpoint":         testIssuer + "/token",
 				"jwks_uri":               testIssuer + "/jwks.json",
 				"introspection_endpoint": testIssuer + "/introspect",
@@ -355,16 +358,24 @@ func TestMetadata(t *testing.T) {
 				}
 				return out
 			}
-			if got := list("grant_types_supported"); !slices.Equal(got, []string{"client_credentials"}) {
+			if got := list("grant_types_supported"); !slices.Equal(got, []string{"client_credentials", "authorization_code", "refresh_token"}) {
 				t.Errorf("grant_types_supported = %v", got)
 			}
-			for _, k := range []string{"token_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"} {
+			// Public clients authenticate with nothing at the token
+			// endpoint; introspection and revocation need a secret.
+			if got := list("token_endpoint_auth_methods_supported"); !slices.Equal(got, []string{"client_secret_basic", "client_secret_post", "none"}) {
+				t.Errorf("token_endpoint_auth_methods_supported = %v", got)
+			}
+			for _, k := range []string{"introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"} {
 				if got := list(k); !slices.Equal(got, []string{"client_secret_basic", "client_secret_post"}) {
 					t.Errorf("%s = %v", k, got)
 				}
 			}
-			if got := list("response_types_supported"); len(got) != 0 {
-				t.Errorf("response_types_supported = %v, want none: there is no authorization endpoint", got)
+			if got := list("response_types_supported"); !slices.Equal(got, []string{"code"}) {
+				t.Errorf("response_types_supported = %v, want [code]", got)
+			}
+			if got := list("code_challenge_methods_supported"); !slices.Equal(got, []string{"S256"}) {
+				t.Errorf("code_challenge_methods_supported = %v, want [S256]", got)
 			}
 			_, hasAlgs := md["id_token_signing_alg_values_supported"]
 			if oidc := strings.Contains(path, "openid"); oidc {
@@ -373,6 +384,9 @@ func TestMetadata(t *testing.T) {
 				}
 				if got := list("subject_types_supported"); !slices.Equal(got, []string{"public"}) {
 					t.Errorf("subject_types_supported = %v", got)
+				}
+				if md["userinfo_endpoint"] != testIssuer+"/userinfo" {
+					t.Errorf("userinfo_endpoint = %v", md["userinfo_endpoint"])
 				}
 			} else if hasAlgs {
 				t.Error("RFC 8414 document has OpenID members")

@@ -52,6 +52,12 @@ type ActiveContext struct {
 	// [vault.ErrNotFound] when there is none, and any other error when the
 	// lookup failed, which is returned as it is.
 	Client func(clientID string) (*vault.Client, error)
+	// Grant returns the grant of user userID to client clientID if it
+	// still stands (the grant exists; its user exists and is not
+	// disabled): the authorization a user's token was issued under. An
+	// error wrapping [vault.ErrNotFound] when it does not, any other error
+	// when the lookup failed, which is returned as it is.
+	Grant func(userID, clientID string) (*vault.Grant, error)
 }
 
 // CheckActive is the one decision whether token is an active access token
@@ -66,17 +72,22 @@ type ActiveContext struct {
 //   - its iss is want.Issuer;
 //   - its jti was not revoked;
 //   - its client still exists and has not expired: a client that may no
-//     longer get tokens has no active ones either, as removing it says.
+//     longer get tokens has no active ones either, as removing it says;
+//   - for a token a client got for a user, the user's grant to the client
+//     still stands, and was given before the token was issued: revoking
+//     the grant, or removing or disabling the user, ends its tokens, and
+//     granting again does not bring them back.
 //
 // It returns the token's claims if so. Otherwise the error wraps the
 // reason's sentinel: [ErrMalformedToken], [ErrUnsupportedAlg],
 // [ErrUnknownKey], [ErrSignature], [ErrBadType], [ErrMissingClaim],
 // [ErrExpired], [ErrNotYetValid], [ErrOtherIssuer], [ErrRevoked],
-// [ErrClientRemoved] or [ErrClientExpired]; see [IsInactive]. A failed
+// [ErrClientRemoved], [ErrClientExpired] or [ErrGrantRevoked]; see
+// [IsInactive]. A failed
 // lookup of want.Revoked or want.Client is returned as it is and says
 // nothing of the token. No error quotes the token.
 func CheckActive(ks *KeySet, token string, want ActiveContext) (Claims, error) {
-	if ks == nil || want.Issuer == "" || want.Revoked == nil || want.Client == nil {
+	if ks == nil || want.Issuer == "" || want.Revoked == nil || want.Client == nil || want.Grant == nil {
 		return Claims{}, errors.New("check token: no key set, issuer or lookup to check it against")
 	}
 	claims, err := ks.Verify(token, want.Now)
@@ -110,6 +121,19 @@ func CheckActive(ks *KeySet, token string, want ActiveContext) (Claims, error) {
 	case err != nil:
 		return Claims{}, fmt.Errorf("check token %s: client: %w", claims.ID, err)
 	}
+	if claims.OnBehalfOfUser() {
+		g, err := want.Grant(claims.Subject, claims.ClientID)
+		switch {
+		case errors.Is(err, vault.ErrNotFound):
+			return Claims{}, fmt.Errorf("%w: user %s, client %s", ErrGrantRevoked, claims.Subject, claims.ClientID)
+		case err != nil:
+			return Claims{}, fmt.Errorf("check token %s: grant: %w", claims.ID, err)
+		case g.UserID != claims.Subject || g.ClientID != claims.ClientID || g.CreatedAt.Truncate(time.Second).After(claims.IssuedAt):
+			// A grant given after the token: the one it was issued under
+			// was revoked meanwhile.
+			return Claims{}, fmt.Errorf("%w: user %s, client %s (granted again since)", ErrGrantRevoked, claims.Subject, claims.ClientID)
+		}
+	}
 	return claims, nil
 }
 
@@ -118,7 +142,7 @@ func CheckActive(ks *KeySet, token string, want ActiveContext) (Claims, error) {
 var inactiveReasons = []error{
 	ErrMalformedToken, ErrUnsupportedAlg, ErrUnknownKey, ErrSignature, ErrBadType,
 	ErrMissingClaim, ErrExpired, ErrNotYetValid, ErrOtherIssuer, ErrRevoked,
-	ErrClientRemoved, ErrClientExpired,
+	ErrClientRemoved, ErrClientExpired, ErrGrantRevoked,
 }
 
 // IsInactive reports whether err, from [CheckActive], says the token is not

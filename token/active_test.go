@@ -23,6 +23,12 @@ func TestCheckActive(t *testing.T) {
 	}
 	revokedJTI := NewJTI()
 	lookupFailed := errors.New("vault unreadable")
+	// grants of users to client-ci: u1's given before testNow, u-late's
+	// after it (so after the tokens below were issued).
+	grants := map[string]*vault.Grant{
+		"u1":     {UserID: "u1", ClientID: "client-ci", CreatedAt: testNow.Add(-time.Hour)},
+		"u-late": {UserID: "u-late", ClientID: "client-ci", CreatedAt: testNow.Add(time.Second)},
+	}
 	want := ActiveContext{
 		Issuer:  "https://keymint.test",
 		Now:     testNow,
@@ -35,6 +41,15 @@ func TestCheckActive(t *testing.T) {
 				return c, nil
 			}
 			return nil, fmt.Errorf("client %s: %w", id, vault.ErrNotFound)
+		},
+		Grant: func(userID, clientID string) (*vault.Grant, error) {
+			if userID == "u-broken" {
+				return nil, lookupFailed
+			}
+			if g, ok := grants[userID]; ok && g.ClientID == clientID {
+				return g, nil
+			}
+			return nil, fmt.Errorf("grant: %w", vault.ErrNotFound)
 		},
 	}
 	with := func(change func(*Claims)) string {
@@ -59,6 +74,10 @@ func TestCheckActive(t *testing.T) {
 		{"unknown key", mustSign(t, mustSigner(t, mustGenerate(t, ES256)), validClaims()), 0, ErrUnknownKey},
 		{"malformed", "not.a.token", 0, ErrMalformedToken},
 		{"lookup failed", with(func(c *Claims) { c.ClientID = "broken" }), 0, lookupFailed},
+		{"user's token, grant stands", with(func(c *Claims) { c.Subject = "u1"; c.AuthTime = testNow.Add(-time.Minute) }), 0, nil},
+		{"user's token, grant revoked", with(func(c *Claims) { c.Subject = "u-gone" }), 0, ErrGrantRevoked},
+		{"user's token, granted again since", with(func(c *Claims) { c.Subject = "u-late" }), 0, ErrGrantRevoked},
+		{"user's token, grant lookup failed", with(func(c *Claims) { c.Subject = "u-broken" }), 0, lookupFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -68,4 +68,8 @@ var (
 	// has expired. ([Issue] refuses an expired client with the vault's
 	// [vault.ExpiredError].)
 	ErrClientExpired = errors.New("client has expired")
+	// ErrGrantRevoked reports, from [CheckActive], a token a client got for
+	// a user whose grant no longer stands: revoked, or its user removed
+	// or disabled.
+	ErrGrantRevoked = errors.New("the user's grant to the client was revoked")
 )

@@ -15,6 +15,18 @@ type Request struct {
 	Scope    []string
 	Audience []string
 	TTL      time.Duration
+	// User, when set, makes the token a user's, issued by the
+	// authorization-code or refresh grant.
+	User *UserRequest
+}
+
+// UserRequest is what a user let a client have: the scopes granted at
+// /authorize (already decided to be within what the client may ask for),
+// and when the user signed in.
+type UserRequest struct {
+	UserID   string
+	Scopes   []string
+	AuthTime time.Time
 }
 
 // Response is the successful token response of RFC 6749 §5.1, with its
@@ -36,11 +48,21 @@ type Response struct {
 // the client's. Step 2 of [Issue], which has decided that the client may
 // be used now.
 func claimsFor(c *vault.Client, req Request, issuerURL string, now time.Time) (Claims, error) {
-	if !slices.Contains(c.GrantTypes, GrantClientCredentials) {
-		return Claims{}, fmt.Errorf("%w: client %s is not a %s client", ErrUnauthorizedClient, c.Name, GrantClientCredentials)
+	grant, subject := GrantClientCredentials, c.ID
+	if req.User != nil {
+		grant, subject = GrantAuthorizationCode, req.User.UserID
+	}
+	if !slices.Contains(c.GrantTypes, grant) {
+		return Claims{}, fmt.Errorf("%w: client %s is not a %s client", ErrUnauthorizedClient, c.Name, grant)
+	}
+	if subject == "" {
+		return Claims{}, fmt.Errorf("%w: no user", ErrInvalidRequest)
 	}
 	scope := c.Scopes
-	if len(req.Scope) > 0 {
+	switch {
+	case req.User != nil:
+		scope = req.User.Scopes
+	case len(req.Scope) > 0:
 		for _, s := range req.Scope {
 			if !slices.Contains(c.Scopes, s) {
 				return Claims{}, fmt.Errorf("%w: %q", ErrInvalidScope, s)
@@ -70,16 +92,20 @@ func claimsFor(c *vault.Client, req Request, issuerURL string, now time.Time) (C
 		audience = []string{issuerURL}
 	}
 	iat := now.Truncate(time.Second)
-	return Claims{
+	claims := Claims{
 		Issuer:    issuerURL,
-		Subject:   c.ID,
+		Subject:   subject,
 		Audience:  audience,
 		IssuedAt:  iat,
 		ExpiresAt: iat.Add(ttl),
 		ID:        NewJTI(),
 		ClientID:  c.ID,
 		Scope:     scope,
-	}, nil
+	}
+	if req.User != nil {
+		claims.AuthTime = req.User.AuthTime.Truncate(time.Second)
+	}
+	return claims, nil
 }
 
 // Mint signs claims and returns the token response: step 4 of [Issue],

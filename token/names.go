@@ -6,12 +6,15 @@ import "slices"
 // the CLI's client new checks --grant against, the token endpoint and its
 // metadata serve, and [ClaimsFor] requires of a client.
 const (
-	// GrantClientCredentials is the only grant keymint mints tokens for, for
-	// now.
+	// GrantClientCredentials is a client's own token (RFC 6749 §4.4).
 	GrantClientCredentials = "client_credentials"
-	// GrantAuthorizationCode may be recorded for a client, with redirect
-	// URIs, though keymint has no authorization endpoint yet.
+	// GrantAuthorizationCode is a token a user let a client have, at
+	// /authorize (RFC 6749 §4.1, with PKCE); a client with it has
+	// redirect URIs.
 	GrantAuthorizationCode = "authorization_code"
+	// GrantRefreshToken renews a user's token (RFC 6749 §6). It is no
+	// grant type a client is given: an authorization_code client has it.
+	GrantRefreshToken = "refresh_token"
 )
 
 // ClientGrantTypes are the grant types a client may be given, the first
@@ -20,7 +23,7 @@ var ClientGrantTypes = []string{GrantClientCredentials, GrantAuthorizationCode}
 
 // SupportedGrantTypes are the grant types the token endpoint serves, as its
 // metadata publishes them (grant_types_supported).
-var SupportedGrantTypes = []string{GrantClientCredentials}
+var SupportedGrantTypes = []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken}
 
 // ValidClientGrantType reports whether g is one of [ClientGrantTypes].
 func ValidClientGrantType(g string) bool { return slices.Contains(ClientGrantTypes, g) }

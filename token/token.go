@@ -25,7 +25,16 @@ type Claims struct {
 	ID        string    // jti, see [NewJTI]
 	ClientID  string    // client_id
 	Scope     []string  // scope: one space-separated string on the wire
+	// AuthTime is when the user signed in (auth_time, RFC 9068 §2.2.1), for
+	// a token issued to a client on a user's behalf; zero for a client's
+	// own (client_credentials) token.
+	AuthTime time.Time
 }
+
+// OnBehalfOfUser reports whether c is a token a client got for a user (by
+// the authorization-code or refresh grant): its subject is the user, not
+// the client.
+func (c Claims) OnBehalfOfUser() bool { return c.Subject != c.ClientID }
 
 // wireClaims is the JSON form of [Claims]. The registered claims come from
 // go-jose's jwt.Claims, which already writes aud as RFC 7519 allows and times
@@ -34,6 +43,7 @@ type wireClaims struct {
 	jwt.Claims
 	ClientID string `json:"client_id,omitempty"`
 	Scope    string `json:"scope,omitempty"`
+	AuthTime int64  `json:"auth_time,omitempty"`
 }
 
 func (c Claims) marshal() ([]byte, error) {
@@ -48,6 +58,7 @@ func (c Claims) marshal() ([]byte, error) {
 		},
 		ClientID: c.ClientID,
 		Scope:    strings.Join(c.Scope, " "),
+		AuthTime: unixOrZero(c.AuthTime),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode claims: %w", err)
@@ -71,10 +82,21 @@ func unmarshalClaims(payload []byte) (c Claims, notBefore time.Time, err error) 
 		ID:        wire.ID,
 		ClientID:  wire.ClientID,
 	}
+	if wire.AuthTime != 0 {
+		c.AuthTime = time.Unix(wire.AuthTime, 0).UTC()
+	}
 	if scope := strings.Fields(wire.Scope); len(scope) > 0 { // no scope stays nil
 		c.Scope = scope
 	}
 	return c, numericTime(wire.NotBefore), nil
+}
+
+// unixOrZero is t in seconds, or 0 (left out) for the zero time.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 // numericTime converts an optional NumericDate, keeping absent as the zero

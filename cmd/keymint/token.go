@@ -307,6 +307,7 @@ func (a *app) checkToken(raw string) (claims token.Claims, clientName string, er
 				}
 				return c, err
 			},
+			Grant: tx.StandingGrant,
 		})
 		if token.IsInactive(err) {
 			return fmt.Errorf("invalid token: %w", err)
