@@ -28,6 +28,9 @@ import (
 // user's sign-in as a sealed cookie (session): see sealed.go and
 // authsession.go.
 
+// AuthorizePath is the path of the authorization endpoint.
+const AuthorizePath = pathAuthorize
+
 const (
 	pathAuthorize = "/authorize"
 	pathSignIn    = "/authorize/signin"

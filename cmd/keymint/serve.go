@@ -121,8 +121,15 @@ TLS-terminating proxy sits in front.
 
 --dev needs no vault: it makes a throwaway one in a temporary directory,
 unlocked by an identity that is never written to disk, with an ES256 signing
-key and a client "dev" (scopes ` + strings.Join(devScopes, " ") + `). It prints the client's id and
-secret and a curl command, and removes the vault when it stops.
+key and a client "dev" (scopes ` + strings.Join(devScopes, " ") + `; client_credentials, and
+authorization_code with the redirect URI ` + devRedirectURI + ` on any port).
+Its sign-in page takes any user name without a password, and says it is for
+development. It prints the client's id and secret and a curl command, and
+removes the vault when it stops.
+
+/authorize signs users in (keymint user add) and asks their consent, once
+per client and set of scopes (keymint grant ls, grant revoke); PKCE S256 is
+required of every client.
 
 SIGINT or SIGTERM stops the server gracefully: requests in flight finish
 (up to ` + serveShutdownTimeout.String() + `) and the last uses are written to the vault. A second
@@ -288,7 +295,7 @@ func (a *app) serve(ctx context.Context, stop func(), o serveOptions) error {
 	logOut := batchwriter.New(a.io.Err, 0)
 	defer logOut.Close()
 	logger := newLogger(logOut, o.logFormat)
-	srv, err := server.New(server.Options{Vault: sv.v, Now: a.now, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies})
+	srv, err := server.New(server.Options{Vault: sv.v, Now: a.now, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies, DevSignIn: o.dev})
 	if err != nil {
 		if errors.Is(err, vault.ErrNotFound) {
 			return fmt.Errorf("vault %s has no active signing key; %s", sv.v.Path(), vault.SigningKeyHint)
@@ -298,6 +305,7 @@ func (a *app) serve(ctx context.Context, stop func(), o serveOptions) error {
 
 	if sv.dev != nil {
 		sv.dev.Issuer, sv.dev.TokenEndpoint = srv.Issuer(), base+server.TokenPath
+		sv.dev.AuthorizationEndpoint = base + server.AuthorizePath
 		sv.dev.Curl = fmt.Sprintf("curl -u '%s:%s' -d grant_type=%s %s", sv.dev.ClientID, sv.dev.ClientSecret, token.GrantClientCredentials, sv.dev.TokenEndpoint)
 		if err := a.printDev(sv.dev); err != nil {
 			return err

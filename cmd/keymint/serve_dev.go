@@ -17,6 +17,11 @@ import (
 // devScopes are the scopes of the client `serve --dev` makes.
 var devScopes = []string{"api:read", "api:write"}
 
+// devRedirectURI is the redirect URI of the dev client: a loopback one,
+// so any port matches (RFC 8252 §7.3), for an app under test on this
+// machine.
+const devRedirectURI = "http://127.0.0.1/callback"
+
 // devClient is what `serve --dev` prints.
 type devClient struct {
 	Vault         string `json:"vault"`
@@ -26,6 +31,9 @@ type devClient struct {
 	ClientSecret  string `json:"client_secret"`
 	Scope         string `json:"scope"`
 	Curl          string `json:"curl"`
+	// The authorization-code flow: any user name signs in, no password.
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	RedirectURI           string `json:"redirect_uri"`
 }
 
 // newDevVault makes the throwaway vault of `serve --dev` in a new temporary
@@ -63,9 +71,10 @@ func createDevVault(path string, lockTimeout time.Duration, now func() time.Time
 	}
 	c := &vault.Client{
 		Credential:  vault.Credential{Name: "dev", Scopes: devScopes},
-		GrantTypes:  []string{token.GrantClientCredentials},
-		TokenTTL:    defaultTokenTTL,
-		Description: "made by keymint serve --dev",
+		GrantTypes:   []string{token.GrantClientCredentials, token.GrantAuthorizationCode},
+		RedirectURIs: []string{devRedirectURI},
+		TokenTTL:     defaultTokenTTL,
+		Description:  "made by keymint serve --dev",
 	}
 	opts := vault.Options{Now: now, Identities: []vault.Identity{id.Identity}, LockTimeout: lockTimeout, Actor: actor()}
 	err = vault.Create(path, vault.CreateOptions{
@@ -87,7 +96,7 @@ func createDevVault(path string, lockTimeout time.Duration, now func() time.Time
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the dev vault: %w", err)
 	}
-	return v, &devClient{Vault: path, ClientID: c.ID, ClientSecret: secret, Scope: strings.Join(devScopes, " ")}, nil
+	return v, &devClient{Vault: path, ClientID: c.ID, ClientSecret: secret, Scope: strings.Join(devScopes, " "), RedirectURI: devRedirectURI}, nil
 }
 
 func (a *app) printDev(d *devClient) error {
@@ -103,6 +112,10 @@ func (a *app) printDev(d *devClient) error {
 
 Get a token:
   %s
-`, d.Vault, d.Issuer, d.ClientID, d.ClientSecret, d.Scope, d.Curl)
+
+Sign in as anyone (development only: no password) at
+  %s
+with redirect_uri %s (any port) and PKCE S256.
+`, d.Vault, d.Issuer, d.ClientID, d.ClientSecret, d.Scope, d.Curl, d.AuthorizationEndpoint, d.RedirectURI)
 	return nil
 }
