@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,55 +35,98 @@ func newClientCmd(a *app) *cobra.Command {
 }
 
 // clientJSON is a client as -o json shows it. ClientSecret is set only on
-// creation and rotation.
+// creation and rotation, and never for a public client. PermissionGroup
+// is the name of the client's permission group; Scopes are then empty,
+// the group's being the ones it may ask for.
 type clientJSON struct {
-	ClientID     string     `json:"client_id"`
-	Name         string     `json:"name"`
-	ClientSecret string     `json:"client_secret,omitempty"`
-	GrantTypes   []string   `json:"grant_types"`
-	RedirectURIs []string   `json:"redirect_uris"`
-	Scopes       []string   `json:"scopes"`
-	Audience     []string   `json:"audience"`
-	TokenTTL     int64      `json:"token_ttl"`
-	Limits       []string   `json:"limits"`
-	Description  string     `json:"description,omitempty"`
-	URL          string     `json:"url,omitempty"`
-	PolicyURL    string     `json:"policy_url,omitempty"`
-	TOSURL       string     `json:"tos_url,omitempty"`
-	CreatedAt    time.Time  `json:"created_at"`
-	LastUsedAt   *time.Time `json:"last_used_at"`
+	ClientID        string     `json:"client_id"`
+	Name            string     `json:"name"`
+	ClientSecret    string     `json:"client_secret,omitempty"`
+	Public          bool       `json:"public"`
+	PermissionGroup string     `json:"permission_group,omitempty"`
+	GrantTypes      []string   `json:"grant_types"`
+	RedirectURIs    []string   `json:"redirect_uris"`
+	Scopes          []string   `json:"scopes"`
+	Audience        []string   `json:"audience"`
+	TokenTTL        int64      `json:"token_ttl"`
+	Limits          []string   `json:"limits"`
+	Description     string     `json:"description,omitempty"`
+	URL             string     `json:"url,omitempty"`
+	PolicyURL       string     `json:"policy_url,omitempty"`
+	TOSURL          string     `json:"tos_url,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	LastUsedAt      *time.Time `json:"last_used_at"`
 }
 
-func clientView(c *vault.Client) clientJSON {
+// clientView is c as -o json shows it; groups names its permission group.
+func clientView(c *vault.Client, groups groupNames) clientJSON {
 	return clientJSON{
-		ClientID:     c.ID,
-		Name:         c.Name,
-		GrantTypes:   nonNil(c.GrantTypes),
-		RedirectURIs: nonNil(c.RedirectURIs),
-		Scopes:       nonNil(c.Scopes),
-		Audience:     nonNil(c.Audience),
-		TokenTTL:     int64(c.TokenTTL / time.Second),
-		Limits:       limitStrings(c.Limits),
-		Description:  c.Description,
-		URL:          c.URL,
-		PolicyURL:    c.PolicyURL,
-		TOSURL:       c.TOSURL,
-		CreatedAt:    c.CreatedAt.UTC().Truncate(time.Second),
-		LastUsedAt:   utcPtr(c.LastUsedAt),
+		ClientID:        c.ID,
+		Name:            c.Name,
+		Public:          c.Public,
+		PermissionGroup: groups.name(c.PermissionGroup),
+		GrantTypes:      nonNil(c.GrantTypes),
+		RedirectURIs:    nonNil(c.RedirectURIs),
+		Scopes:          nonNil(c.Scopes),
+		Audience:        nonNil(c.Audience),
+		TokenTTL:        int64(c.TokenTTL / time.Second),
+		Limits:          limitStrings(c.Limits),
+		Description:     c.Description,
+		URL:             c.URL,
+		PolicyURL:       c.PolicyURL,
+		TOSURL:          c.TOSURL,
+		CreatedAt:       c.CreatedAt.UTC().Truncate(time.Second),
+		LastUsedAt:      utcPtr(c.LastUsedAt),
 	}
 }
 
+// groupNames maps the ids of permission groups to their names, to show
+// the clients that name them.
+type groupNames map[string]string
+
+// name is the name of the group with this id: the id itself if it is not
+// known, "" for none.
+func (g groupNames) name(id string) string {
+	if n, ok := g[id]; ok {
+		return n
+	}
+	return id
+}
+
+// clientGroups reads the groups of clients: one read of each group named.
+// A group that is gone (a client read before it was removed) keeps its id.
+func clientGroups(tx *vault.Tx, clients ...*vault.Client) (groupNames, error) {
+	names := groupNames{}
+	for _, c := range clients {
+		if _, ok := names[c.PermissionGroup]; ok || c.PermissionGroup == "" {
+			continue
+		}
+		g, err := tx.PermissionGroup(c.PermissionGroup)
+		switch {
+		case errors.Is(err, vault.ErrNotFound):
+			names[c.PermissionGroup] = c.PermissionGroup
+		case err != nil:
+			return nil, err
+		default:
+			names[c.PermissionGroup] = g.Name
+		}
+	}
+	return names, nil
+}
+
 type clientNewOptions struct {
-	grants       []string
-	redirectURIs []string
-	scopes       []string
-	audience     []string
-	tokenTTL     time.Duration
-	description  string
-	url          string
-	policyURL    string
-	tosURL       string
-	limits       []string
+	public          bool
+	permissionGroup string
+	grants          []string
+	redirectURIs    []string
+	scopes          []string
+	audience        []string
+	tokenTTL        time.Duration
+	description     string
+	url             string
+	policyURL       string
+	tosURL          string
+	limits          []string
 }
 
 func newClientNewCmd(a *app) *cobra.Command {
@@ -94,16 +138,31 @@ func newClientNewCmd(a *app) *cobra.Command {
 printed once; the secret is never stored, only its HMAC. Store it now.
 
 A client uses the client_credentials grant unless --grant says otherwise; an
-authorization_code client needs at least one --redirect-uri.`,
+authorization_code client needs at least one --redirect-uri: https, http
+on a loopback address (127.0.0.1, [::1], localhost), or a native app's
+private-use scheme in reverse domain form (com.example.app:/cb).
+
+--public makes a client that cannot keep a secret (a single-page or native
+app): it gets no client_secret and proves itself with PKCE alone. It is
+only for --grant authorization_code.
+
+--permission-group NAME lets an authorization_code client ask for the
+scopes of that group (see keymint permission-group) rather than scopes of
+its own, so it cannot be combined with --scope.`,
 		Example: `  keymint client new erp --scope invoices:read --token-ttl 1h
   keymint client new webapp --grant authorization_code --redirect-uri https://app.example/cb \
-      --description "Customer portal" --url https://app.example`,
+      --description "Customer portal" --url https://app.example
+  keymint client new spa --public --grant authorization_code --redirect-uri https://spa.example/cb \
+      --permission-group staff`,
 		Args: exactArgs(1, "one NAME"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			return a.runClientNew(args[0], o)
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&o.public, "public", false, "a public client: no secret, PKCE only (--grant "+token.GrantAuthorizationCode+" only)")
+	f.StringVar(&o.permissionGroup, "permission-group", "", "the permission group whose scopes the client may ask for (instead of --scope)")
+	_ = cmd.RegisterFlagCompletionFunc("permission-group", a.completeGroups())
 	f.StringArrayVar(&o.grants, "grant", nil, "grant type: "+grantNames+"; default "+token.ClientGrantTypes[0]+" (repeatable)")
 	f.StringArrayVar(&o.redirectURIs, "redirect-uri", nil, "redirect URI for "+token.GrantAuthorizationCode+" (repeatable)")
 	f.StringArrayVar(&o.scopes, "scope", nil, "scope the client may request (repeatable; space- or comma-separated)")
@@ -141,11 +200,24 @@ func (o clientNewOptions) client(name string) (*vault.Client, error) {
 		return nil, usagef("--redirect-uri is only for --grant %s", token.GrantAuthorizationCode)
 	}
 	for _, u := range o.redirectURIs {
-		if err := parseURL("--redirect-uri", u); err != nil {
-			return nil, err
+		if err := token.CheckRedirectURI(u); err != nil {
+			return nil, usagef("--redirect-uri: %v", err)
 		}
-		if strings.Contains(u, "#") {
-			return nil, usagef("invalid --redirect-uri %q: it must not have a fragment (RFC 6749 §3.1.2)", u)
+	}
+	if o.public {
+		if !slices.Contains(grants, token.GrantAuthorizationCode) {
+			return nil, usagef("--public is only for --grant %s: a public client has no secret and proves itself with PKCE", token.GrantAuthorizationCode)
+		}
+		if slices.Contains(grants, token.GrantClientCredentials) {
+			return nil, usagef("--public cannot be combined with --grant %s, which needs a client secret", token.GrantClientCredentials)
+		}
+	}
+	if o.permissionGroup != "" {
+		if len(o.scopes) > 0 {
+			return nil, usagef("--permission-group and --scope cannot be combined: the client may ask for the group's scopes")
+		}
+		if !slices.Contains(grants, token.GrantAuthorizationCode) || slices.Contains(grants, token.GrantClientCredentials) {
+			return nil, usagef("--permission-group is only for --grant %s clients; a %s client takes --scope", token.GrantAuthorizationCode, token.GrantClientCredentials)
 		}
 	}
 	for flag, u := range map[string]string{"--url": o.url, "--policy-url": o.policyURL, "--tos-url": o.tosURL} {
@@ -171,15 +243,17 @@ func (o clientNewOptions) client(name string) (*vault.Client, error) {
 		return nil, err
 	}
 	return &vault.Client{
-		Credential:   vault.Credential{Name: name, Scopes: scopes, Limits: limits},
-		GrantTypes:   grants,
-		RedirectURIs: o.redirectURIs,
-		Audience:     audience,
-		TokenTTL:     o.tokenTTL,
-		Description:  o.description,
-		URL:          o.url,
-		PolicyURL:    o.policyURL,
-		TOSURL:       o.tosURL,
+		Credential:      vault.Credential{Name: name, Scopes: scopes, Limits: limits},
+		Public:          o.public,
+		PermissionGroup: o.permissionGroup,
+		GrantTypes:      grants,
+		RedirectURIs:    o.redirectURIs,
+		Audience:        audience,
+		TokenTTL:        o.tokenTTL,
+		Description:     o.description,
+		URL:             o.url,
+		PolicyURL:       o.policyURL,
+		TOSURL:          o.tosURL,
 	}, nil
 }
 
@@ -189,25 +263,40 @@ func (a *app) runClientNew(name string, o clientNewOptions) error {
 		return err
 	}
 	var secret string
+	var groups groupNames
 	err = a.update(func(tx *vault.Tx) error {
-		settings, err := tx.Settings()
-		if err != nil {
+		if !c.Public {
+			settings, err := tx.Settings()
+			if err != nil {
+				return err
+			}
+			if secret, err = apikey.Generate(settings.ClientSecretPrefix); err != nil {
+				return err
+			}
+		}
+		if err := tx.CreateClient(c, secret); err != nil {
 			return err
 		}
-		if secret, err = apikey.Generate(settings.ClientSecretPrefix); err != nil {
-			return err
-		}
-		return tx.CreateClient(c, secret)
+		groups, err = clientGroups(tx, c)
+		return err
 	})
 	if err != nil {
-		return err
+		return lookupHint(err, "permission-group ls")
 	}
-	return a.printClientSecret(c, secret, fmt.Sprintf("created client %s", c.Name))
+	if c.Public {
+		if a.json() {
+			return a.writeJSON(clientView(c, groups))
+		}
+		fmt.Fprintf(a.io.Err, "created public client %s; it has no client_secret and proves itself with PKCE\n", c.Name)
+		fmt.Fprintf(a.io.Out, "client_id:     %s\n", c.ID)
+		return nil
+	}
+	return a.printClientSecret(c, groups, secret, fmt.Sprintf("created client %s", c.Name))
 }
 
-func (a *app) printClientSecret(c *vault.Client, secret, what string) error {
+func (a *app) printClientSecret(c *vault.Client, groups groupNames, secret, what string) error {
 	if a.json() {
-		v := clientView(c)
+		v := clientView(c, groups)
 		v.ClientSecret = secret
 		return a.writeJSON(v)
 	}
@@ -230,29 +319,47 @@ func newClientLsCmd(a *app) *cobra.Command {
 
 func (a *app) runClientLs() error {
 	var clients []*vault.Client
+	groups := map[string]*vault.PermissionGroup{}
 	if err := a.view(func(tx *vault.Tx) (err error) {
-		clients, err = tx.Clients()
+		if clients, err = tx.Clients(); err != nil {
+			return err
+		}
+		gs, err := tx.PermissionGroups()
+		for _, g := range gs {
+			groups[g.ID] = g
+		}
 		return err
 	}); err != nil {
 		return err
 	}
+	names := groupNames{}
+	for id, g := range groups {
+		names[id] = g.Name
+	}
 	if a.json() {
-		return a.writeJSON(clientViews(clients))
+		return a.writeJSON(clientViews(clients, names))
 	}
 	now := a.now()
 	t := newTable(a.io.Out, "NAME", "CLIENT ID", "GRANTS", "SCOPES", "TOKEN TTL", "LAST USED", "CREATED")
 	for _, c := range clients {
-		t.row(c.Name, c.ID, strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, " "), shortDuration(c.TokenTTL), relTime(c.LastUsedAt, now, "never"), relTime(&c.CreatedAt, now, ""))
+		scopes := strings.Join(c.Scopes, " ")
+		if c.PermissionGroup != "" {
+			scopes = "group " + names.name(c.PermissionGroup)
+			if g := groups[c.PermissionGroup]; g != nil {
+				scopes = strings.Join(g.Scopes, " ") + " (" + scopes + ")"
+			}
+		}
+		t.row(c.Name, c.ID, strings.Join(c.GrantTypes, ","), scopes, shortDuration(c.TokenTTL), relTime(c.LastUsedAt, now, "never"), relTime(&c.CreatedAt, now, ""))
 	}
 	return t.flush()
 }
 
 // clientViews is clients as -o json lists them: [] rather than null for
 // none.
-func clientViews(clients []*vault.Client) []clientJSON {
+func clientViews(clients []*vault.Client, groups groupNames) []clientJSON {
 	out := make([]clientJSON, 0, len(clients))
 	for _, c := range clients {
-		out = append(out, clientView(c))
+		out = append(out, clientView(c, groups))
 	}
 	return out
 }
@@ -272,30 +379,50 @@ func newClientShowCmd(a *app) *cobra.Command {
 func (a *app) runClientShow(ref string) error {
 	var c *vault.Client
 	var usage string
+	var groups groupNames
+	var scopes []string
 	if err := a.view(func(tx *vault.Tx) (err error) {
 		if c, err = tx.Client(ref); err != nil {
 			return err
 		}
-		usage, err = usageSummary(tx, &c.Credential, tx.Now())
+		if usage, err = usageSummary(tx, &c.Credential, tx.Now()); err != nil {
+			return err
+		}
+		if groups, err = clientGroups(tx, c); err != nil {
+			return err
+		}
+		scopes, err = tx.ClientScopes(c)
 		return err
 	}); err != nil {
 		return lookupHint(err, "client ls")
 	}
 	if a.json() {
-		return a.writeJSON(clientView(c))
+		return a.writeJSON(clientView(c, groups))
 	}
-	return a.writeClientTable(c, usage)
+	return a.writeClientTable(c, groups, scopes, usage)
 }
 
-// writeClientTable prints client show's table for people.
-func (a *app) writeClientTable(c *vault.Client, usage string) error {
+// writeClientTable prints client show's table for people. scopes are the
+// ones the client may ask for: its permission group's if it has one.
+func (a *app) writeClientTable(c *vault.Client, groups groupNames, scopes []string, usage string) error {
 	now := a.now()
 	t := newTable(a.io.Out, "FIELD", "VALUE")
 	t.row("name", c.Name)
 	t.row("client_id", c.ID)
+	if c.Public {
+		t.row("type", "public (no client_secret; PKCE)")
+	} else {
+		t.row("type", "confidential")
+	}
 	t.row("grant types", strings.Join(c.GrantTypes, " "))
 	t.row("redirect uris", strings.Join(c.RedirectURIs, " "))
-	t.row("scopes", strings.Join(c.Scopes, " "))
+	if c.PermissionGroup != "" {
+		t.row("permission group", groups.name(c.PermissionGroup))
+		t.row("scopes", strings.Join(scopes, " ")+" (from permission group "+groups.name(c.PermissionGroup)+")")
+	} else {
+		t.row("permission group", "")
+		t.row("scopes", strings.Join(c.Scopes, " "))
+	}
 	t.row("audience", strings.Join(c.Audience, " "))
 	t.row("token ttl", shortDuration(c.TokenTTL))
 	t.row("limits", strings.Join(limitStrings(c.Limits), " "))
@@ -306,7 +433,11 @@ func (a *app) writeClientTable(c *vault.Client, usage string) error {
 	t.row("tos url", c.TOSURL)
 	t.row("created", timeAndRel(&c.CreatedAt, now, ""))
 	t.row("last used", timeAndRel(c.LastUsedAt, now, "never"))
-	t.row("secrets", secretsSummary(c.Secrets, now))
+	if c.Public {
+		t.row("secrets", "none (public client)")
+	} else {
+		t.row("secrets", secretsSummary(c.Secrets, now))
+	}
 	return t.flush()
 }
 
@@ -327,14 +458,18 @@ func (a *app) runClientRename(oldName, newName string) error {
 		return usageError{err}
 	}
 	var c *vault.Client
+	var groups groupNames
 	if err := a.update(func(tx *vault.Tx) (err error) {
-		c, err = tx.RenameClient(oldName, newName)
+		if c, err = tx.RenameClient(oldName, newName); err != nil {
+			return err
+		}
+		groups, err = clientGroups(tx, c)
 		return err
 	}); err != nil {
 		return notFoundHint(err, "client ls")
 	}
 	if a.json() {
-		return a.writeJSON(clientView(c))
+		return a.writeJSON(clientView(c, groups))
 	}
 	fmt.Fprintf(a.io.Out, "renamed client %s to %s (%s)\n", oldName, c.Name, c.ID)
 	return nil
@@ -342,9 +477,13 @@ func (a *app) runClientRename(oldName, newName string) error {
 
 func newClientRmCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:               "rm ID|NAME...",
-		Aliases:           []string{"remove", "delete"},
-		Short:             "Delete OAuth clients; if one is missing, none is deleted",
+		Use:     "rm ID|NAME...",
+		Aliases: []string{"remove", "delete"},
+		Short:   "Delete OAuth clients; if one is missing, none is deleted",
+		Long: `Delete OAuth clients. Their tokens become inactive at /introspect and in
+keymint token verify. The grants users gave them go too, with the refresh
+tokens issued under those. If one of the clients is missing, none is
+deleted.`,
 		Args:              requireArgs(1, "ID or NAME of the client(s) to delete"),
 		ValidArgsFunction: a.completeNames(vault.KindClient),
 		RunE: func(_ *cobra.Command, args []string) error {
@@ -355,14 +494,18 @@ func newClientRmCmd(a *app) *cobra.Command {
 
 func (a *app) runClientRm(refs []string) error {
 	var removed []*vault.Client
+	var groups groupNames
 	if err := a.update(func(tx *vault.Tx) (err error) {
-		removed, err = tx.DeleteClients(refs...)
+		if removed, err = tx.DeleteClients(refs...); err != nil {
+			return err
+		}
+		groups, err = clientGroups(tx, removed...)
 		return err
 	}); err != nil {
 		return notFoundHint(err, "client ls")
 	}
 	if a.json() {
-		return a.writeJSON(clientViews(removed))
+		return a.writeJSON(clientViews(removed, groups))
 	}
 	for _, c := range removed {
 		fmt.Fprintf(a.io.Out, "deleted client %s (%s)\n", c.Name, c.ID)
@@ -404,6 +547,7 @@ func (a *app) runClientRotate(ref string, o clientRotateOptions) error {
 	}
 	var c *vault.Client
 	var secret string
+	var groups groupNames
 	err := a.update(func(tx *vault.Tx) error {
 		settings, err := tx.Settings()
 		if err != nil {
@@ -412,11 +556,14 @@ func (a *app) runClientRotate(ref string, o clientRotateOptions) error {
 		if secret, err = apikey.Generate(settings.ClientSecretPrefix); err != nil {
 			return err
 		}
-		c, err = tx.RotateClient(ref, secret, o.grace)
+		if c, err = tx.RotateClient(ref, secret, o.grace); err != nil {
+			return err
+		}
+		groups, err = clientGroups(tx, c)
 		return err
 	})
 	if err != nil {
 		return notFoundHint(a.expiredHint(err), "client ls")
 	}
-	return a.printClientSecret(c, secret, fmt.Sprintf("rotated the secret of client %s; %s", c.Name, oldSecretFor(o.grace)))
+	return a.printClientSecret(c, groups, secret, fmt.Sprintf("rotated the secret of client %s; %s", c.Name, oldSecretFor(o.grace)))
 }

@@ -69,25 +69,27 @@ func TestScripts(t *testing.T) {
 			return os.MkdirAll(home, 0o700)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":      cmdExits,
-			"vaultpoke":  cmdVaultpoke,
-			"mkbolt":     cmdMkbolt,
-			"holdlock":   cmdHoldlock,
-			"flipbyte":   cmdFlipbyte,
-			"rmrecord":   cmdRmrecord,
-			"statefiles": cmdStatefiles,
-			"truncate":   cmdTruncate,
-			"perm":       cmdPerm,
-			"contains":   cmdContains,
-			"jsonfield":  cmdJSONField,
-			"jsonenv":    cmdJSONEnv,
-			"jsonfile":   cmdJSONFile,
-			"envfile":    cmdEnvfile,
-			"typo":       cmdTypo,
-			"waitfor":    cmdWaitfor,
-			"need":       cmdNeed,
-			"freeport":   cmdFreeport, // serve_test.go
-			"waitport":   cmdWaitport, // serve_test.go
+			"exits":        cmdExits,
+			"vaultpoke":    cmdVaultpoke,
+			"mkbolt":       cmdMkbolt,
+			"holdlock":     cmdHoldlock,
+			"flipbyte":     cmdFlipbyte,
+			"rmrecord":     cmdRmrecord,
+			"statefiles":   cmdStatefiles,
+			"truncate":     cmdTruncate,
+			"perm":         cmdPerm,
+			"contains":     cmdContains,
+			"jsonfield":    cmdJSONField,
+			"jsonenv":      cmdJSONEnv,
+			"jsonfile":     cmdJSONFile,
+			"envfile":      cmdEnvfile,
+			"typo":         cmdTypo,
+			"waitfor":      cmdWaitfor,
+			"need":         cmdNeed,
+			"seedgrant":    cmdSeedgrant,    // grant_test.go
+			"refreshtoken": cmdRefreshtoken, // grant_test.go
+			"freeport":     cmdFreeport,     // serve_test.go
+			"waitport":     cmdWaitport,     // serve_test.go
 		},
 	})
 }
