@@ -77,7 +77,8 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, f *flow, c *v
 	_, _ = rand.Read(raw)
 	code := base64.RawURLEncoding.EncodeToString(raw)
 	now := s.now()
-	err := s.v.Update(func(tx *vault.Tx) error {
+	// Batched: sign-ins at once share a commit (see vault.Batch).
+	err := s.v.Batch(func(tx *vault.Tx) error {
 		g := &vault.Grant{UserID: u.ID, ClientID: c.ID, Scopes: f.Scopes}
 		if err := tx.SaveGrant(g); err != nil {
 			return err

@@ -53,7 +53,13 @@ func (s *Server) authenticateAny(w http.ResponseWriter, r *http.Request, form ur
 	return c, snap, nil
 }
 
-// tokenByCode is grant_type=authorization_code.
+// tokenByCode is grant_type=authorization_code. One batched vault
+// transaction (see vault.Batch) redeems the code, checks it against the
+// request, starts the refresh-token family, records what the code issues
+// (the access token's jti, chosen here) and the grant's last access; then
+// the access token is counted and signed. A count refused at that point
+// (the client's limit) leaves the code used and its family unreturned: the
+// client signs the user in again once its limit allows.
 func (s *Server) tokenByCode(w http.ResponseWriter, r *http.Request, form url.Values) *oauthError {
 	if e := checkSingle(form, "code", "redirect_uri", "code_verifier"); e != nil {
 		return e
@@ -66,8 +72,10 @@ func (s *Server) tokenByCode(w http.ResponseWriter, r *http.Request, form url.Va
 	if code == "" || verifier == "" {
 		return badRequest("code and code_verifier are required")
 	}
+	jti, now := token.NewJTI(), s.now()
 	var ac *vault.AuthCode
-	err := s.v.Update(func(tx *vault.Tx) error {
+	var out issued
+	err := s.v.Batch(func(tx *vault.Tx) error {
 		var err error
 		if ac, err = tx.RedeemAuthCode(code); err != nil {
 			return err
@@ -80,7 +88,16 @@ func (s *Server) tokenByCode(w http.ResponseWriter, r *http.Request, form url.Va
 		case form.Get("redirect_uri") != ac.RedirectURI:
 			return errCodeRedirect
 		}
-		return token.CheckCodeVerifier(ac.CodeChallenge, verifier)
+		if err := token.CheckCodeVerifier(ac.CodeChallenge, verifier); err != nil {
+			return err
+		}
+		rt := &vault.RefreshToken{GrantID: ac.GrantID, ClientID: c.ID, UserID: ac.UserID, Scopes: ac.Scopes,
+			AuthTime: ac.AuthTime, ExpiresAt: now.Add(refreshTTL)}
+		if out, err = s.startFamily(tx, rt); err != nil {
+			return err
+		}
+		expires := now.Truncate(time.Second).Add(c.TokenTTL)
+		return tx.RecordAuthCodeIssue(code, rt.FamilyID, vault.IssuedToken{JTI: jti, ExpiresAt: expires})
 	})
 	var reused *vault.CodeReusedError
 	switch {
@@ -91,12 +108,7 @@ func (s *Server) tokenByCode(w http.ResponseWriter, r *http.Request, form url.Va
 	case err != nil:
 		return temporarily(err)
 	}
-	return s.userTokens(w, c, snap, userIssue{
-		userID: ac.UserID, grantID: ac.GrantID, scopes: ac.Scopes, authTime: ac.AuthTime, nonce: ac.Nonce,
-		record: func(tx *vault.Tx, familyID string, issued vault.IssuedToken) error {
-			return tx.RecordAuthCodeIssue(code, familyID, issued)
-		},
-	})
+	return s.userTokens(w, c, snap, token.UserRequest{UserID: ac.UserID, Scopes: ac.Scopes, AuthTime: ac.AuthTime, JTI: jti}, ac.Nonce, out)
 }
 
 var (
@@ -109,8 +121,42 @@ func temporarily(err error) *oauthError {
 		description: "cannot read the vault now; retry", retryAfter: 1, cause: err}
 }
 
-// tokenByRefresh is grant_type=refresh_token: the token is rotated, and a
-// rotated one presented again revokes its family.
+// issued is what the vault transaction of a user grant gives the response:
+// the new refresh token and the user, for the ID token.
+type issued struct {
+	refresh string
+	user    *vault.User
+}
+
+// startFamily stores a new refresh-token family's first token for rt, and
+// the grant's last access, and reads the user.
+func (s *Server) startFamily(tx *vault.Tx, rt *vault.RefreshToken) (issued, error) {
+	settings, err := tx.Settings()
+	if err != nil {
+		return issued{}, err
+	}
+	refresh, err := apikey.Generate(settings.RefreshTokenPrefix())
+	if err != nil {
+		return issued{}, err
+	}
+	if err := tx.CreateRefreshToken(refresh, rt); err != nil {
+		return issued{}, err
+	}
+	user, err := s.touch(tx, rt.GrantID, rt.UserID)
+	return issued{refresh: refresh, user: user}, err
+}
+
+// touch records a grant's last access and reads its user.
+func (s *Server) touch(tx *vault.Tx, grantID, userID string) (*vault.User, error) {
+	if err := tx.TouchGrant(grantID, tx.Now()); err != nil {
+		return nil, err
+	}
+	return tx.User(userID)
+}
+
+// tokenByRefresh is grant_type=refresh_token: in one batched transaction
+// the token is rotated (a rotated one presented again revokes its family)
+// and the grant's last access recorded.
 func (s *Server) tokenByRefresh(w http.ResponseWriter, r *http.Request, form url.Values) *oauthError {
 	if e := checkSingle(form, "refresh_token", "scope"); e != nil {
 		return e
@@ -127,19 +173,24 @@ func (s *Server) tokenByRefresh(w http.ResponseWriter, r *http.Request, form url
 	if e != nil {
 		return e
 	}
-	next, err := s.newRefreshToken()
-	if err != nil {
-		return temporarily(err)
-	}
 	var rt *vault.RefreshToken
-	err = s.v.Update(func(tx *vault.Tx) error {
-		if rt, err = tx.RotateRefreshToken(old, next); err != nil {
+	var out issued
+	err := s.v.Batch(func(tx *vault.Tx) error {
+		settings, err := tx.Settings()
+		if err != nil {
+			return err
+		}
+		if out.refresh, err = apikey.Generate(settings.RefreshTokenPrefix()); err != nil {
+			return err
+		}
+		if rt, err = tx.RotateRefreshToken(old, out.refresh); err != nil {
 			return err
 		}
 		if rt.ClientID != c.ID {
 			return errRefreshOtherClient
 		}
-		return nil
+		out.user, err = s.touch(tx, rt.GrantID, rt.UserID)
+		return err
 	})
 	var reused *vault.RefreshReusedError
 	switch {
@@ -159,97 +210,29 @@ func (s *Server) tokenByRefresh(w http.ResponseWriter, r *http.Request, form url
 		}
 		scopes = narrow
 	}
-	return s.userTokens(w, c, snap, userIssue{
-		userID: rt.UserID, grantID: rt.GrantID, scopes: scopes, authTime: rt.AuthTime,
-		refresh: next, refreshed: rt,
-	})
+	return s.userTokens(w, c, snap, token.UserRequest{UserID: rt.UserID, Scopes: scopes, AuthTime: rt.AuthTime}, "", out)
 }
 
 var errRefreshOtherClient = errors.New("refresh token of another client")
 
-// userIssue is what the user grants issue tokens from.
-type userIssue struct {
-	userID, grantID string
-	scopes          []string
-	authTime        time.Time
-	nonce           string
-	// refresh is the rotated refresh token already stored (refreshed its
-	// record); empty for a code, which gets a new family.
-	refresh   string
-	refreshed *vault.RefreshToken
-	// record notes what a code issued, so a reuse can revoke it.
-	record func(tx *vault.Tx, familyID string, issued vault.IssuedToken) error
-}
-
 // userTokens issues the access token (counted against c's limits, as any
-// token of c), a refresh token and, with openid, an ID token, and writes
-// the response.
-func (s *Server) userTokens(w http.ResponseWriter, c *vault.Client, snap *snapshot, u userIssue) *oauthError {
-	claims, resp, e := s.issueAccess(w, c, snap, token.Request{User: &token.UserRequest{UserID: u.userID, Scopes: u.scopes, AuthTime: u.authTime}})
+// token of c) and, with openid, an ID token, and writes the response with
+// the refresh token out holds.
+func (s *Server) userTokens(w http.ResponseWriter, c *vault.Client, snap *snapshot, req token.UserRequest, nonce string, out issued) *oauthError {
+	claims, resp, e := s.issueAccess(w, c, snap, token.Request{User: &req})
 	if e != nil {
 		return e
 	}
-	out := userTokenResponse{Response: resp, RefreshToken: u.refresh}
-	user, err := s.touchGrant(u, c, claims, &out)
-	if err != nil {
-		return temporarily(err)
-	}
-	if slices.Contains(u.scopes, "openid") {
-		if out.IDToken, err = s.idToken(snap, c, user, claims, u.nonce, resp.AccessToken); err != nil {
+	body := userTokenResponse{Response: resp, RefreshToken: out.refresh}
+	if slices.Contains(req.Scopes, "openid") {
+		var err error
+		if body.IDToken, err = s.idToken(snap, c, out.user, claims, nonce, resp.AccessToken); err != nil {
 			return &oauthError{status: http.StatusInternalServerError, code: errServerError, description: "cannot issue a token now", cause: err}
 		}
 	}
 	noStore(w.Header())
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, body)
 	return nil
-}
-
-// touchGrant records the grant's last access and, for a code, its new
-// refresh token family, in one transaction; it returns the user.
-func (s *Server) touchGrant(u userIssue, c *vault.Client, claims token.Claims, out *userTokenResponse) (*vault.User, error) {
-	var refresh string
-	if u.refresh == "" {
-		var err error
-		if refresh, err = s.newRefreshToken(); err != nil {
-			return nil, err
-		}
-	}
-	var user *vault.User
-	err := s.v.Update(func(tx *vault.Tx) error {
-		var err error
-		if user, err = tx.User(u.userID); err != nil {
-			return err
-		}
-		if err := tx.TouchGrant(u.grantID, claims.IssuedAt); err != nil {
-			return err
-		}
-		if refresh == "" {
-			return nil
-		}
-		rt := &vault.RefreshToken{GrantID: u.grantID, ClientID: c.ID, UserID: u.userID, Scopes: u.scopes,
-			AuthTime: u.authTime, ExpiresAt: claims.IssuedAt.Add(refreshTTL)}
-		if err := tx.CreateRefreshToken(refresh, rt); err != nil {
-			return err
-		}
-		return u.record(tx, rt.FamilyID, vault.IssuedToken{JTI: claims.ID, ExpiresAt: claims.ExpiresAt})
-	})
-	if err != nil {
-		return nil, err
-	}
-	if refresh != "" {
-		out.RefreshToken = refresh
-	}
-	return user, nil
-}
-
-// newRefreshToken makes a refresh token in keymint's secret format, with
-// the vault's refresh token prefix.
-func (s *Server) newRefreshToken() (string, error) {
-	var settings vault.Settings
-	if err := s.v.View(func(tx *vault.Tx) (err error) { settings, err = tx.Settings(); return err }); err != nil {
-		return "", err
-	}
-	return apikey.Generate(settings.RefreshTokenPrefix())
 }
 
 // idToken signs the ID token of a user's token response.

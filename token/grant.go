@@ -27,6 +27,10 @@ type UserRequest struct {
 	UserID   string
 	Scopes   []string
 	AuthTime time.Time
+	// JTI, if set, is the token's jti: one the caller recorded before
+	// issuing (what a code issued, so that its reuse revokes it). Else
+	// a new one, see [NewJTI].
+	JTI string
 }
 
 // Response is the successful token response of RFC 6749 §5.1, with its
@@ -104,6 +108,9 @@ func claimsFor(c *vault.Client, req Request, issuerURL string, now time.Time) (C
 	}
 	if req.User != nil {
 		claims.AuthTime = req.User.AuthTime.Truncate(time.Second)
+		if req.User.JTI != "" {
+			claims.ID = req.User.JTI
+		}
 	}
 	return claims, nil
 }

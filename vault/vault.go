@@ -62,6 +62,7 @@ type Vault struct {
 	keys  *keys
 	opts  Options
 	guard *rollbackGuard
+	batch batcher // see Batch
 }
 
 // maxConflictRetries bounds how often Update runs a transaction again after

@@ -70,7 +70,7 @@ func createDevVault(path string, lockTimeout time.Duration, now func() time.Time
 		return nil, nil, err
 	}
 	c := &vault.Client{
-		Credential:  vault.Credential{Name: "dev", Scopes: devScopes},
+		Credential:   vault.Credential{Name: "dev", Scopes: devScopes},
 		GrantTypes:   []string{token.GrantClientCredentials, token.GrantAuthorizationCode},
 		RedirectURIs: []string{devRedirectURI},
 		TokenTTL:     defaultTokenTTL,
