@@ -440,3 +440,92 @@ func TestCodeExchangeRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthorizePromptsAndMaxAge: with a session and a grant, a request
+// goes straight back to the client, unless prompt=login or an exceeded
+// max_age asks for a sign-in, or prompt=consent for the consent page.
+func TestAuthorizePromptsAndMaxAge(t *testing.T) {
+	e := newEnv(t)
+	e.addUser(t, "u1")
+	webapp := e.clients["webapp"].id
+	b := newBrowser(e)
+	signInAndConsent(t, b, webapp)
+	page := func(params map[string]string) string {
+		t.Helper()
+		params["client_id"] = webapp
+		w := b.send(t, http.MethodGet, authorizeURL(params), nil)
+		switch {
+		case w.Code == http.StatusSeeOther:
+			if q := callback(t, w); q.Get("code") != "" {
+				return "code"
+			}
+			return "error"
+		case strings.Contains(w.Body.String(), `name="password"`):
+			return "sign-in"
+		case strings.Contains(w.Body.String(), `value="allow"`):
+			return "consent"
+		}
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+		return ""
+	}
+	for _, tt := range []struct {
+		name    string
+		params  map[string]string
+		advance time.Duration
+		want    string
+	}{
+		{"nothing asked", map[string]string{}, 0, "code"},
+		{"prompt=none", map[string]string{"prompt": "none"}, 0, "code"},
+		{"prompt=login", map[string]string{"prompt": "login"}, 0, "sign-in"},
+		{"prompt=consent", map[string]string{"prompt": "consent"}, 0, "consent"},
+		{"max_age not exceeded", map[string]string{"max_age": "3600"}, 0, "code"},
+		{"max_age exceeded", map[string]string{"max_age": "60"}, 2 * time.Minute, "sign-in"},
+		{"max_age exceeded, prompt=none", map[string]string{"max_age": "60", "prompt": "none"}, 0, "error"},
+	} {
+		e.clock.Advance(tt.advance)
+		if got := page(tt.params); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestPublicClientAndUserInfoScope: a public client exchanges its code
+// with the verifier alone; a confidential client cannot; /userinfo wants a
+// user's token with openid.
+func TestPublicClientAndUserInfoScope(t *testing.T) {
+	e := newEnv(t)
+	e.addUser(t, "u1")
+	pub := &vault.Client{Credential: vault.Credential{Name: "spa", Scopes: []string{"reports:read"}}, Public: true,
+		GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{flowRedirect}, TokenTTL: time.Hour}
+	if err := e.vault.Update(func(tx *vault.Tx) error { return tx.CreateClient(pub, "") }); err != nil {
+		t.Fatal(err)
+	}
+	e.reload(t)
+	b := newBrowser(e)
+	w := b.send(t, http.MethodGet, authorizeURL(map[string]string{"client_id": pub.ID, "scope": "reports:read"}), nil)
+	form := formOf(t, w.Body.String())
+	form.Set("username", "u1")
+	form.Set("password", flowPassword)
+	form = formOf(t, b.send(t, http.MethodPost, "/authorize/signin", form).Body.String())
+	form.Set("decision", "allow")
+	q := callback(t, b.send(t, http.MethodPost, "/authorize/consent", form))
+	exchange := url.Values{"grant_type": {"authorization_code"}, "client_id": {pub.ID}, "code": {q.Get("code")}, "redirect_uri": {flowRedirect}, "code_verifier": {flowVerifier}}
+	r := e.do(t, request{path: "/token", form: exchange})
+	var tok tokenResponse
+	decodeJSON(t, r.Body.Bytes(), &tok)
+	if r.Code != http.StatusOK || tok.AccessToken == "" || tok.IDToken != "" {
+		t.Fatalf("public exchange: %d %+v (no openid: no ID token)", r.Code, tok)
+	}
+	// No client_id of a confidential client without its secret.
+	exchange.Set("client_id", e.clients["webapp"].id)
+	if r := e.do(t, request{path: "/token", form: exchange}); r.Code != http.StatusUnauthorized {
+		t.Errorf("confidential client without a secret: %d", r.Code)
+	}
+	// /userinfo: a user's token without openid, a client's own token.
+	for name, bearer := range map[string]string{"no openid": tok.AccessToken, "client's own token": e.token(t, "erp", nil)} {
+		w := e.do(t, request{method: http.MethodGet, path: "/userinfo", header: http.Header{"Authorization": {"Bearer " + bearer}}})
+		if w.Code != http.StatusUnauthorized || !strings.Contains(w.Header().Get("WWW-Authenticate"), "invalid_token") {
+			t.Errorf("%s: %d %q", name, w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+}
