@@ -25,7 +25,8 @@
 //	q := cb.Query()                // code and state
 //
 // Each helper fails the test with what it was doing and where the browser
-// was, and Phone gives the same browser a phone's screen.
+// was; Phone gives the same browser a phone's screen, and Language a user's
+// languages.
 package browsertest
 
 import (
@@ -64,6 +65,7 @@ type Option func(*config)
 type config struct {
 	timeout, actionTimeout time.Duration
 	phone                  bool
+	language               string // Accept-Language, when set
 }
 
 // Timeout bounds the whole browser session (default 60s, or less when the
@@ -121,7 +123,11 @@ func New(t testing.TB, opts ...Option) *Browser {
 	out := &lockedWriter{w: &output}
 
 	session, endSession := context.WithTimeout(context.Background(), cfg.timeout)
-	allocCtx, stopAlloc := chromedp.NewExecAllocator(session, allocatorOptions(exe, profile, proxy.addr, out)...)
+	allocOpts := allocatorOptions(exe, profile, proxy.addr, out)
+	if cfg.language != "" {
+		allocOpts = append(allocOpts, chromedp.Flag("lang", firstLanguage(cfg.language)))
+	}
+	allocCtx, stopAlloc := chromedp.NewExecAllocator(session, allocOpts...)
 	logf := guardedLogf(t)
 	tab, closeTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(logf.printf), chromedp.WithErrorf(logf.printf))
 	b := &Browser{t: t, tab: tab, session: session, timeout: cfg.timeout, actionTimeout: cfg.actionTimeout, phone: cfg.phone, proxy: proxy, profile: profile}
@@ -161,7 +167,10 @@ func New(t testing.TB, opts ...Option) *Browser {
 		setup = []chromedp.Action[chromedp.Void]{chromedp.EmulateViewport(PhoneWidth, PhoneHeight,
 			chromedp.EmulateScale(phoneScale), chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch)}
 	}
-	b.do("set up the viewport", setup...)
+	if cfg.language != "" {
+		setup = append(setup, acceptLanguage(cfg.language))
+	}
+	b.do("set up the tab", setup...)
 	t.Logf("browsertest: %s started in %s", exe, time.Since(start).Round(time.Millisecond))
 	return b
 }
