@@ -51,12 +51,15 @@ var oidcScopes = []string{"openid", "profile", "email"}
 // flow is an authorization request that passed its checks, as it travels
 // sealed between the pages.
 type flow struct {
-	ClientID    string   `json:"c"`
-	RedirectURI string   `json:"r"`
-	Scopes      []string `json:"s"`
-	State       string   `json:"st,omitempty"`
-	Challenge   string   `json:"pk"`
-	Nonce       string   `json:"n,omitempty"`
+	ClientID    string `json:"c"`
+	RedirectURI string `json:"r"`
+	// RedirectGiven: the request named the redirect URI (else the
+	// client's only one is used, and the token request may omit it).
+	RedirectGiven bool     `json:"rg,omitempty"`
+	Scopes        []string `json:"s"`
+	State         string   `json:"st,omitempty"`
+	Challenge     string   `json:"pk"`
+	Nonce         string   `json:"n,omitempty"`
 	// Prompt holds the prompt values (none, login, consent).
 	Prompt []string `json:"p,omitempty"`
 	// MaxAge is max_age in seconds, or -1 when not given.
@@ -101,15 +104,15 @@ func (s *Server) parseAuthorize(q url.Values, snap *snapshot) (*flow, *vault.Cli
 	if !ok || !slices.Contains(c.GrantTypes, token.GrantAuthorizationCode) {
 		return nil, nil, pageError(http.StatusBadRequest, authui.UnknownClient, errors.New("unknown client or not an authorization_code client"))
 	}
-	redirect := q.Get("redirect_uri")
-	if redirect == "" && len(c.RedirectURIs) == 1 {
+	redirect, given := q.Get("redirect_uri"), q.Has("redirect_uri")
+	if !given && len(c.RedirectURIs) == 1 {
 		redirect = c.RedirectURIs[0]
 	}
 	redirect, ok = token.MatchRedirectURI(c.RedirectURIs, redirect)
 	if !ok {
 		return nil, c, pageError(http.StatusBadRequest, authui.BadRedirectURI, errors.New("redirect_uri is not registered for the client"))
 	}
-	f := &flow{ClientID: c.ID, RedirectURI: redirect, State: q.Get("state"), Nonce: q.Get("nonce"), UILocales: q.Get("ui_locales"), MaxAge: -1}
+	f := &flow{ClientID: c.ID, RedirectURI: redirect, RedirectGiven: given, State: q.Get("state"), Nonce: q.Get("nonce"), UILocales: q.Get("ui_locales"), MaxAge: -1}
 	for name, v := range q {
 		if len(v) > 1 {
 			return f, c, redirectError(errInvalidRequest, "parameter "+name+" is repeated")
@@ -188,10 +191,19 @@ func (s *Server) allowedScopes(c *vault.Client, requested []string) ([]string, *
 	return requested, nil
 }
 
-// handleAuthorize is GET /authorize.
+// handleAuthorize is GET /authorize, and POST with the parameters as a
+// form (OpenID Connect Core §3.1.2.1).
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	params := r.URL.Query()
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			s.refuseAuthorize(w, r, nil, nil, pageError(http.StatusBadRequest, authui.InvalidRequest, err))
+			return
+		}
+		params = r.PostForm
+	}
 	snap := s.current()
-	f, c, e := s.parseAuthorize(r.URL.Query(), snap)
+	f, c, e := s.parseAuthorize(params, snap)
 	if e != nil {
 		s.refuseAuthorize(w, r, f, c, e)
 		return
@@ -206,7 +218,9 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 func (s *Server) continueFlow(w http.ResponseWriter, r *http.Request, f *flow, c *vault.Client, sess *session) {
 	now := s.now()
 	if sess != nil && !f.SignedIn {
-		tooOld := f.MaxAge >= 0 && now.Sub(time.Unix(sess.AuthTime, 0)) > time.Duration(f.MaxAge)*time.Second
+		// max_age=0 is prompt=login (OpenID Connect Core, errata 2): whole
+		// seconds would let a sign-in of this very second pass.
+		tooOld := f.MaxAge == 0 || (f.MaxAge > 0 && now.Unix()-sess.AuthTime > f.MaxAge)
 		if f.prompts("login") || tooOld {
 			sess = nil // sign in again (OpenID Connect Core §3.1.2.1)
 		}

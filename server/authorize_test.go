@@ -441,6 +441,74 @@ func TestCodeExchangeRefusals(t *testing.T) {
 	})
 }
 
+// exchangeBasicEmpty runs the flow for client id with b (a fresh browser
+// when nil; the code is for the webapp client then, whose exchange must
+// fail before the code matters) and exchanges the code with Basic id and
+// an empty password.
+func exchangeBasicEmpty(t *testing.T, e *env, id string, b *browser) (int, string) {
+	t.Helper()
+	code := strings.Repeat("x", 43)
+	if b != nil {
+		q := callback(t, b.send(t, http.MethodGet, authorizeURL(map[string]string{"client_id": id, "scope": "reports:read"}), nil))
+		code = q.Get("code")
+	}
+	basicEmpty := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"))
+	r := e.do(t, request{path: "/token", form: url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {flowRedirect}, "code_verifier": {flowVerifier}}, header: http.Header{"Authorization": {basicEmpty}}})
+	return r.Code, r.Body.String()
+}
+
+// TestRefreshWiderScopeKeepsToken: a refresh asking for more than the
+// grant is refused, and the token stays good.
+func TestRefreshWiderScopeKeepsToken(t *testing.T) {
+	e := newEnv(t)
+	e.addUser(t, "u1")
+	q := signInAndConsent(t, newBrowser(e), e.clients["webapp"].id)
+	_, tok := e.tokenRequest(t, "webapp", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {flowRedirect}, "code_verifier": {flowVerifier}})
+	if status, out := e.tokenRequest(t, "webapp", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "scope": {"openid admin"}}); status != http.StatusBadRequest || out.Error != "invalid_scope" {
+		t.Fatalf("wider scope: %d %+v", status, out)
+	}
+	if status, out := e.tokenRequest(t, "webapp", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "scope": {"openid"}}); status != http.StatusOK || out.Scope != "openid" {
+		t.Fatalf("the same token, narrowed: %d %+v", status, out)
+	}
+}
+
+// TestRedirectURIOmitted: a request that left out redirect_uri (the
+// client's only one is used) may leave it out at the token endpoint; one
+// that named it must name it again.
+func TestRedirectURIOmitted(t *testing.T) {
+	e := newEnv(t)
+	e.addUser(t, "u1")
+	webapp := e.clients["webapp"].id
+	b := newBrowser(e)
+	signInAndConsent(t, b, webapp)
+	q := callback(t, b.send(t, http.MethodGet, authorizeURL(map[string]string{"client_id": webapp, "redirect_uri": ""}), nil))
+	if status, out := e.tokenRequest(t, "webapp", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {flowVerifier}}); status != http.StatusOK {
+		t.Errorf("omitted in both: %d %+v", status, out)
+	}
+	q = callback(t, b.send(t, http.MethodGet, authorizeURL(map[string]string{"client_id": webapp}), nil))
+	if status, out := e.tokenRequest(t, "webapp", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {flowVerifier}}); status != http.StatusBadRequest || out.Error != "invalid_grant" {
+		t.Errorf("named, then omitted: %d %+v", status, out)
+	}
+	// POST /authorize takes the same parameters as a form.
+	form := url.Values{}
+	for k, v := range mustParseQuery(t, authorizeURL(map[string]string{"client_id": webapp})) {
+		form[k] = v
+	}
+	if q := callback(t, b.send(t, http.MethodPost, "/authorize", form)); q.Get("code") == "" {
+		t.Errorf("POST /authorize: %v", q)
+	}
+}
+
+func mustParseQuery(t *testing.T, target string) url.Values {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
+}
+
 // TestAuthorizePromptsAndMaxAge: with a session and a grant, a request
 // goes straight back to the client, unless prompt=login or an exceeded
 // max_age asks for a sign-in, or prompt=consent for the consent page.
@@ -479,6 +547,7 @@ func TestAuthorizePromptsAndMaxAge(t *testing.T) {
 		{"prompt=login", map[string]string{"prompt": "login"}, 0, "sign-in"},
 		{"prompt=consent", map[string]string{"prompt": "consent"}, 0, "consent"},
 		{"max_age not exceeded", map[string]string{"max_age": "3600"}, 0, "code"},
+		{"max_age=0, same second", map[string]string{"max_age": "0"}, 0, "sign-in"},
 		{"max_age exceeded", map[string]string{"max_age": "60"}, 2 * time.Minute, "sign-in"},
 		{"max_age exceeded, prompt=none", map[string]string{"max_age": "60", "prompt": "none"}, 0, "error"},
 	} {
@@ -521,11 +590,36 @@ func TestPublicClientAndUserInfoScope(t *testing.T) {
 	if r := e.do(t, request{path: "/token", form: exchange}); r.Code != http.StatusUnauthorized {
 		t.Errorf("confidential client without a secret: %d", r.Code)
 	}
-	// /userinfo: a user's token without openid, a client's own token.
+	// /userinfo: a user's token without openid, a client's own token:
+	// valid, but not for this (RFC 6750 §3.1).
 	for name, bearer := range map[string]string{"no openid": tok.AccessToken, "client's own token": e.token(t, "erp", nil)} {
 		w := e.do(t, request{method: http.MethodGet, path: "/userinfo", header: http.Header{"Authorization": {"Bearer " + bearer}}})
-		if w.Code != http.StatusUnauthorized || !strings.Contains(w.Header().Get("WWW-Authenticate"), "invalid_token") {
+		if w.Code != http.StatusForbidden || !strings.Contains(w.Header().Get("WWW-Authenticate"), "insufficient_scope") {
 			t.Errorf("%s: %d %q", name, w.Code, w.Header().Get("WWW-Authenticate"))
 		}
+	}
+	w = e.do(t, request{method: http.MethodGet, path: "/userinfo", header: http.Header{"Authorization": {"Bearer not.a.token"}}})
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Header().Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("a bad token: %d %q", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+
+	// x/oauth2's auto-detection: Basic with the client_id and an empty
+	// password. Accepted for a public client, refused for another.
+	status, code := exchangeBasicEmpty(t, e, pub.ID, b)
+	if status != http.StatusOK {
+		t.Errorf("public client by Basic with an empty password: %d %s", status, code)
+	}
+	if status, _ := exchangeBasicEmpty(t, e, e.clients["webapp"].id, nil); status != http.StatusUnauthorized {
+		t.Errorf("confidential client by Basic with an empty password: %d", status)
+	}
+
+	// The public client revokes its refresh token: the family ends.
+	r = e.do(t, request{path: "/revoke", form: url.Values{"token": {tok.RefreshToken}, "client_id": {pub.ID}}})
+	if r.Code != http.StatusOK {
+		t.Fatalf("revoke a refresh token: %d %s", r.Code, r.Body)
+	}
+	r = e.do(t, request{path: "/token", form: url.Values{"grant_type": {"refresh_token"}, "client_id": {pub.ID}, "refresh_token": {tok.RefreshToken}}})
+	if r.Code != http.StatusBadRequest {
+		t.Errorf("refresh after revoking it: %d %s", r.Code, r.Body)
 	}
 }

@@ -84,7 +84,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, f *flow, c *v
 			return err
 		}
 		return tx.CreateAuthCode(code, &vault.AuthCode{
-			ClientID: c.ID, UserID: u.ID, GrantID: g.ID, RedirectURI: f.RedirectURI,
+			ClientID: c.ID, UserID: u.ID, GrantID: g.ID, RedirectURI: f.RedirectURI, RedirectGiven: f.RedirectGiven,
 			CodeChallenge: f.Challenge, Scopes: f.Scopes, Nonce: f.Nonce,
 			AuthTime: time.Unix(sess.AuthTime, 0).UTC(), ExpiresAt: now.Add(codeTTL),
 		})

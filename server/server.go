@@ -203,6 +203,7 @@ type route struct {
 var routeTable = []route{
 	{Route{http.MethodPost, pathToken, "access tokens: client_credentials, authorization_code (PKCE), refresh_token"}, (*Server).handleToken},
 	{Route{http.MethodGet, pathAuthorize, "authorization endpoint: sign-in and consent pages (PKCE S256)"}, (*Server).handleAuthorize},
+	{Route{http.MethodPost, pathAuthorize, "the same, parameters as a form"}, (*Server).handleAuthorize},
 	{Route{http.MethodPost, pathSignIn, "the sign-in form"}, (*Server).handleSignIn},
 	{Route{http.MethodPost, pathConsent, "the consent form"}, (*Server).handleConsent},
 	{Route{http.MethodGet, pathUserInfo, "OpenID Connect UserInfo (also POST)"}, (*Server).handleUserInfo},

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keymint/keymint/apikey"
 	"github.com/keymint/keymint/quota"
 	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
@@ -394,7 +395,10 @@ func (s *Server) activeClaims(snap *snapshot, accessToken string, now time.Time)
 // tokenRequest reads what /introspect and /revoke share: a form with one
 // token (and optionally a token_type_hint) from an authenticated client. It
 // answers the request itself, and reports false, when that fails.
-func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (token string, c *vault.Client, snap *snapshot, ok bool) {
+//
+// A public client is authenticated by its client_id alone for /revoke
+// (allowPublic), as it may revoke what it holds, never for /introspect.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, allowPublic bool) (token string, c *vault.Client, snap *snapshot, ok bool) {
 	form, e := readForm(r, s.maxBody)
 	if e == nil {
 		e = checkSingle(form, "token", "token_type_hint", "client_id", "client_secret")
@@ -402,7 +406,10 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (token str
 	if e == nil && form.Get("token") == "" {
 		e = badRequest("missing token")
 	}
-	if e == nil {
+	switch {
+	case e == nil && allowPublic:
+		c, snap, e = s.authenticateAny(w, r, form)
+	case e == nil:
 		c, snap, e = s.authenticate(w, r, form)
 	}
 	if e != nil {
@@ -417,7 +424,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (token str
 // introspect any token, as a resource server that is a client must; a
 // token that is not valid for any reason is just inactive.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	token, _, snap, ok := s.tokenRequest(w, r)
+	token, _, snap, ok := s.tokenRequest(w, r, false)
 	if !ok {
 		return
 	}
@@ -448,12 +455,18 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleRevoke is the revocation endpoint (RFC 7009). A client revokes its
-// own tokens; a token that is not active (invalid, expired, of another
-// issuer, already revoked, or of a removed client) needs no revoking, and
-// gets 200 like a revoked one (RFC 7009 §2.2).
+// own tokens: an access token, or a refresh token, which ends its family;
+// a token that is not active (invalid, expired, of another issuer, already
+// revoked, or of a removed client) needs no revoking, and gets 200 like a
+// revoked one (RFC 7009 §2.2).
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	token, c, snap, ok := s.tokenRequest(w, r)
+	token, c, snap, ok := s.tokenRequest(w, r, true)
 	if !ok {
+		return
+	}
+	if _, err := apikey.Parse(token); err == nil {
+		// keymint's secret format: a refresh token, or nothing to revoke.
+		s.revokeRefresh(w, r, c, token)
 		return
 	}
 	// Only an active token needs revoking, as token.CheckActive decides
@@ -477,6 +490,33 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// revokeRefresh ends the family of refresh token tok, if it is a current
+// one of c's.
+func (s *Server) revokeRefresh(w http.ResponseWriter, r *http.Request, c *vault.Client, tok string) {
+	err := s.v.Batch(func(tx *vault.Tx) error {
+		rt, err := tx.RefreshToken(tok)
+		switch {
+		case errors.Is(err, vault.ErrRefreshInvalid):
+			return nil // unknown, used, expired or revoked: nothing to do
+		case err != nil:
+			return err
+		case rt.ClientID != c.ID:
+			return errRefreshOtherClient
+		}
+		return tx.RevokeRefreshFamily(rt.FamilyID)
+	})
+	switch {
+	case errors.Is(err, errRefreshOtherClient):
+		fail(w, r, &oauthError{status: http.StatusBadRequest, code: errUnauthorizedClient,
+			description: "the token was not issued to this client", cause: err})
+	case err != nil:
+		fail(w, r, &oauthError{status: http.StatusServiceUnavailable, code: errTemporarily,
+			description: "cannot record the revocation now; retry", retryAfter: 1, cause: err})
+	default:
+		w.WriteHeader(http.StatusOK)
+	}
 }
 
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
@@ -583,7 +623,7 @@ func (s *Server) encodeDocuments(snap *snapshot) error {
 		ScopesSupported:                            oidcScopes,
 		AuthorizationResponseIssParameterSupported: true,
 		IntrospectionEndpointAuthMethodsSupported:  authMethods,
-		RevocationEndpointAuthMethodsSupported:     authMethods,
+		RevocationEndpointAuthMethodsSupported:     append(slices.Clone(authMethods), "none"),
 	}
 	oauthDoc, err := json.Marshal(md)
 	if err != nil {

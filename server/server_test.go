@@ -366,10 +366,12 @@ func TestMetadata(t *testing.T) {
 			if got := list("token_endpoint_auth_methods_supported"); !slices.Equal(got, []string{"client_secret_basic", "client_secret_post", "none"}) {
 				t.Errorf("token_endpoint_auth_methods_supported = %v", got)
 			}
-			for _, k := range []string{"introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"} {
-				if got := list(k); !slices.Equal(got, []string{"client_secret_basic", "client_secret_post"}) {
-					t.Errorf("%s = %v", k, got)
-				}
+			if got := list("introspection_endpoint_auth_methods_supported"); !slices.Equal(got, []string{"client_secret_basic", "client_secret_post"}) {
+				t.Errorf("introspection_endpoint_auth_methods_supported = %v", got)
+			}
+			// A public client may revoke what it holds.
+			if got := list("revocation_endpoint_auth_methods_supported"); !slices.Equal(got, []string{"client_secret_basic", "client_secret_post", "none"}) {
+				t.Errorf("revocation_endpoint_auth_methods_supported = %v", got)
 			}
 			if got := list("response_types_supported"); !slices.Equal(got, []string{"code"}) {
 				t.Errorf("response_types_supported = %v, want [code]", got)

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keymint/keymint/apikey"
@@ -41,16 +43,44 @@ func invalidGrant(desc string, cause error) *oauthError {
 // confidential client by its secret (as authenticate does), a public one
 // by its client_id alone, which PKCE then binds to the code.
 func (s *Server) authenticateAny(w http.ResponseWriter, r *http.Request, form url.Values) (*vault.Client, *snapshot, *oauthError) {
-	if len(r.Header.Values("Authorization")) > 0 || form.Get("client_secret") != "" {
+	id := form.Get("client_id")
+	if auths := r.Header.Values("Authorization"); len(auths) == 1 {
+		// Basic with an empty password is how some libraries (x/oauth2's
+		// auto-detection) present a public client's id.
+		basicID, empty := publicBasic(auths[0])
+		if !empty || (id != "" && id != basicID) {
+			return s.authenticate(w, r, form)
+		}
+		id = basicID
+	} else if len(auths) > 1 || form.Get("client_secret") != "" {
 		return s.authenticate(w, r, form)
 	}
 	snap := s.current()
-	c, ok := snap.clients.get(form.Get("client_id"))
+	c, ok := snap.clients.get(id)
 	if !ok || !c.Public {
 		return nil, nil, s.authFailed(w, s.now(), errNoCredentials)
 	}
 	logOf(w).clientID = c.ID
 	return c, snap, nil
+}
+
+// publicBasic reports whether an Authorization field is HTTP Basic with a
+// client_id and an empty password, and returns the id.
+func publicBasic(header string) (string, bool) {
+	scheme, rest, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") || len(rest) > 4*maxCredentialLen {
+		return "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimLeft(rest, " "))
+	if err != nil {
+		return "", false
+	}
+	user, pass, ok := strings.Cut(string(raw), ":")
+	if !ok || pass != "" || user == "" {
+		return "", false
+	}
+	id, err := url.QueryUnescape(user)
+	return id, err == nil && id != ""
 }
 
 // tokenByCode is grant_type=authorization_code. One batched vault
@@ -85,7 +115,7 @@ func (s *Server) tokenByCode(w http.ResponseWriter, r *http.Request, form url.Va
 		switch {
 		case ac.ClientID != c.ID:
 			return errCodeOtherClient
-		case form.Get("redirect_uri") != ac.RedirectURI:
+		case (ac.RedirectGiven || form.Has("redirect_uri")) && form.Get("redirect_uri") != ac.RedirectURI:
 			return errCodeRedirect
 		}
 		if err := token.CheckCodeVerifier(ac.CodeChallenge, verifier); err != nil {
@@ -189,6 +219,13 @@ func (s *Server) tokenByRefresh(w http.ResponseWriter, r *http.Request, form url
 		if rt.ClientID != c.ID {
 			return errRefreshOtherClient
 		}
+		// A wider scope undoes the rotation: the client's mistake must
+		// not spend the user's token.
+		for _, sc := range narrow {
+			if !slices.Contains(rt.Scopes, sc) {
+				return errScopeWidened
+			}
+		}
 		out.user, err = s.touch(tx, rt.GrantID, rt.UserID)
 		return err
 	})
@@ -198,22 +235,22 @@ func (s *Server) tokenByRefresh(w http.ResponseWriter, r *http.Request, form url
 		return invalidGrant("the refresh token was already used; its whole family is revoked", err)
 	case errors.Is(err, vault.ErrRefreshInvalid), errors.Is(err, errRefreshOtherClient):
 		return invalidGrant("the refresh token is invalid, expired, revoked or not this client's", err)
+	case errors.Is(err, errScopeWidened):
+		return &oauthError{status: http.StatusBadRequest, code: errInvalidScope, description: "a refresh may only narrow the granted scope", cause: err}
 	case err != nil:
 		return temporarily(err)
 	}
 	scopes := rt.Scopes
 	if len(narrow) > 0 {
-		for _, sc := range narrow {
-			if !slices.Contains(rt.Scopes, sc) {
-				return &oauthError{status: http.StatusBadRequest, code: errInvalidScope, description: "a refresh may only narrow the granted scope"}
-			}
-		}
 		scopes = narrow
 	}
 	return s.userTokens(w, c, snap, token.UserRequest{UserID: rt.UserID, Scopes: scopes, AuthTime: rt.AuthTime}, "", out)
 }
 
-var errRefreshOtherClient = errors.New("refresh token of another client")
+var (
+	errRefreshOtherClient = errors.New("refresh token of another client")
+	errScopeWidened       = errors.New("a refresh asked for a scope beyond the grant's")
+)
 
 // userTokens issues the access token (counted against c's limits, as any
 // token of c) and, with openid, an ID token, and writes the response with

@@ -46,7 +46,11 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		logOf(w).cause = err
 		status, code := http.StatusUnauthorized, "invalid_token"
-		if !token.IsInactive(err) && !errors.Is(err, errNotUserToken) {
+		switch {
+		case errors.Is(err, errNotUserToken):
+			// Valid, but not for this (RFC 6750 §3.1).
+			status, code = http.StatusForbidden, "insufficient_scope"
+		case !token.IsInactive(err):
 			status, code = http.StatusServiceUnavailable, errTemporarily
 		}
 		h.Set("WWW-Authenticate", `Bearer realm="keymint", error="`+code+`"`)

@@ -32,6 +32,10 @@ type AuthCode struct {
 	// RedirectURI is the redirect_uri of the authorization request, which
 	// the token request must repeat.
 	RedirectURI string `json:"redirect_uri"`
+	// RedirectGiven says the authorization request named RedirectURI; if
+	// it did not (the client's only one was taken), the token request may
+	// leave it out (RFC 6749 section 4.1.3).
+	RedirectGiven bool `json:"redirect_given,omitempty"`
 	// CodeChallenge is the PKCE S256 code_challenge.
 	CodeChallenge string   `json:"code_challenge"`
 	Scopes        []string `json:"scopes"`
