@@ -623,3 +623,46 @@ func TestPublicClientAndUserInfoScope(t *testing.T) {
 		t.Errorf("refresh after revoking it: %d %s", r.Code, r.Body)
 	}
 }
+
+// TestUserTokensCountAndEnd: a user's tokens count against the client's
+// limits like its own; removing the user ends them.
+func TestUserTokensCountAndEnd(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser(t, "u1")
+	webapp := e.clients["webapp"]
+	err := e.vault.Update(func(tx *vault.Tx) error {
+		c, err := tx.Client(webapp.id)
+		if err != nil {
+			return err
+		}
+		c.Limits = []vault.Limit{{Count: 1, Period: "day"}}
+		return tx.SaveClient(c)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.reload(t)
+	exchange := func() (int, tokenResponse) {
+		q := signInAndConsent(t, newBrowser(e), webapp.id)
+		return e.tokenRequest(t, "webapp", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {flowRedirect}, "code_verifier": {flowVerifier}})
+	}
+	status, tok := exchange()
+	if status != http.StatusOK {
+		t.Fatalf("first exchange: %d %+v", status, tok)
+	}
+	if status, out := exchange(); status != http.StatusTooManyRequests || out.Error != "quota_exceeded" {
+		t.Fatalf("second exchange over 1/day: %d %+v", status, out)
+	}
+	if !e.introspectActive(t, tok.AccessToken) {
+		t.Fatal("the first token is not active")
+	}
+	if err := e.vault.Update(func(tx *vault.Tx) error { _, err := tx.DeleteUsers(u.ID); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if e.introspectActive(t, tok.AccessToken) {
+		t.Error("a removed user's token is active")
+	}
+	if status, out := e.tokenRequest(t, "webapp", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}); status != http.StatusBadRequest || out.Error != "invalid_grant" {
+		t.Errorf("a removed user's refresh token: %d %+v", status, out)
+	}
+}
