@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,7 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
-	"golang.org/x/crypto/hkdf"
 )
 
 // The browser side of the authorization-code flow keeps no state in the
@@ -29,20 +30,15 @@ var ErrSealed = errors.New("invalid or expired sealed value")
 // sealer seals values of one purpose (flow, session) with an expiry.
 type sealer struct {
 	purpose string
-	aead    interface {
-		Seal(dst, nonce, plaintext, additionalData []byte) []byte
-		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
-		NonceSize() int
-	}
-	now func() time.Time
+	aead    cipher.AEAD
+	now     func() time.Time
 }
 
 // deriveKey derives the 32-byte key of purpose from secret (HKDF-SHA256).
 func deriveKey(secret []byte, purpose string) []byte {
-	key := make([]byte, 32)
-	r := hkdf.New(sha256.New, secret, nil, []byte("keymint "+purpose))
-	if _, err := r.Read(key); err != nil {
-		panic(err) // HKDF-SHA256 gives 8160 bytes before it fails
+	key, err := hkdf.Key(sha256.New, secret, nil, "keymint "+purpose, 32)
+	if err != nil {
+		panic(err) // only for a length HKDF-SHA256 cannot give
 	}
 	return key
 }

@@ -123,7 +123,7 @@ func (s *Server) tokenByCode(w http.ResponseWriter, r *http.Request, form url.Va
 		}
 		rt := &vault.RefreshToken{GrantID: ac.GrantID, ClientID: c.ID, UserID: ac.UserID, Scopes: ac.Scopes,
 			AuthTime: ac.AuthTime, ExpiresAt: now.Add(refreshTTL)}
-		if out, err = s.startFamily(tx, rt); err != nil {
+		if out, err = startFamily(tx, rt); err != nil {
 			return err
 		}
 		expires := now.Truncate(time.Second).Add(c.TokenTTL)
@@ -160,7 +160,7 @@ type issued struct {
 
 // startFamily stores a new refresh-token family's first token for rt, and
 // the grant's last access, and reads the user.
-func (s *Server) startFamily(tx *vault.Tx, rt *vault.RefreshToken) (issued, error) {
+func startFamily(tx *vault.Tx, rt *vault.RefreshToken) (issued, error) {
 	settings, err := tx.Settings()
 	if err != nil {
 		return issued{}, err
@@ -172,12 +172,12 @@ func (s *Server) startFamily(tx *vault.Tx, rt *vault.RefreshToken) (issued, erro
 	if err := tx.CreateRefreshToken(refresh, rt); err != nil {
 		return issued{}, err
 	}
-	user, err := s.touch(tx, rt.GrantID, rt.UserID)
+	user, err := touchGrant(tx, rt.GrantID, rt.UserID)
 	return issued{refresh: refresh, user: user}, err
 }
 
-// touch records a grant's last access and reads its user.
-func (s *Server) touch(tx *vault.Tx, grantID, userID string) (*vault.User, error) {
+// touchGrant records a grant's last access and reads its user.
+func touchGrant(tx *vault.Tx, grantID, userID string) (*vault.User, error) {
 	if err := tx.TouchGrant(grantID, tx.Now()); err != nil {
 		return nil, err
 	}
@@ -226,7 +226,7 @@ func (s *Server) tokenByRefresh(w http.ResponseWriter, r *http.Request, form url
 				return errScopeWidened
 			}
 		}
-		out.user, err = s.touch(tx, rt.GrantID, rt.UserID)
+		out.user, err = touchGrant(tx, rt.GrantID, rt.UserID)
 		return err
 	})
 	var reused *vault.RefreshReusedError
