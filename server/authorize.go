@@ -230,7 +230,7 @@ func (s *Server) continueFlow(w http.ResponseWriter, r *http.Request, f *flow, c
 			s.refuseAuthorize(w, r, f, c, redirectError("login_required", "the user is not signed in"))
 			return
 		}
-		s.showSignIn(w, r, f, c, http.StatusOK, false, 0)
+		s.showSignIn(w, r, f, c, signInPage{status: http.StatusOK})
 		return
 	}
 	user, grant, err := s.userAndGrant(sess.UserID, c.ID)
@@ -241,7 +241,7 @@ func (s *Server) continueFlow(w http.ResponseWriter, r *http.Request, f *flow, c
 	if user == nil {
 		// Removed or disabled since signing in.
 		s.clearSession(w, r)
-		s.showSignIn(w, r, f, c, http.StatusOK, false, 0)
+		s.showSignIn(w, r, f, c, signInPage{status: http.StatusOK})
 		return
 	}
 	missing := missingScopes(grant, f.Scopes)

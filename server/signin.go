@@ -36,16 +36,26 @@ func (s *Server) sealedFlow(w http.ResponseWriter, r *http.Request, f *flow, use
 	return flowToken, csrfToken(s.csrfKey, s.browserBinding(w, r)+"\x00"+userID, flowToken), nil
 }
 
+// signInPage is how the sign-in page is shown: first, after a failed
+// sign-in (the name kept, so only the password is typed again), or to a
+// throttled caller.
+type signInPage struct {
+	status     int
+	failed     bool
+	retryAfter int
+	userName   string
+}
+
 // showSignIn renders the sign-in page for f.
-func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request, f *flow, c *vault.Client, status int, failed bool, retryAfter int) {
+func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request, f *flow, c *vault.Client, p signInPage) {
 	flowToken, csrf, err := s.sealedFlow(w, r, f, "")
 	if err != nil {
 		s.serverErrorPage(w, r, f, err)
 		return
 	}
-	_ = s.pages.SignIn(w, status, s.pages.Lang(r, f.UILocales), authui.SignIn{
+	_ = s.pages.SignIn(w, p.status, s.pages.Lang(r, f.UILocales), authui.SignIn{
 		Client: pageClient(c), Flow: flowToken, CSRF: csrf, Action: pathSignIn, RedirectURI: f.RedirectURI,
-		Failed: failed, RetryAfter: retryAfter, Dev: s.devSignIn,
+		UserName: p.userName, Failed: p.failed, RetryAfter: p.retryAfter, Dev: s.devSignIn,
 	})
 }
 
@@ -97,7 +107,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostForm.Get(authui.FieldUserName))
 	if wait := s.throttle.blocked(remote, now); wait > 0 {
 		logOf(w).cause = errors.New("sign-in throttled for the address")
-		s.showSignIn(w, r, f, c, http.StatusTooManyRequests, false, retryAfterSeconds(wait))
+		s.showSignIn(w, r, f, c, signInPage{status: http.StatusTooManyRequests, retryAfter: retryAfterSeconds(wait), userName: name})
 		return
 	}
 	user, err := s.findUser(name)
@@ -115,7 +125,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	if !known {
 		if wait := s.userThrottle.blocked(userKey, now); wait > 0 {
 			logOf(w).cause = errors.New("sign-in throttled for the user")
-			s.showSignIn(w, r, f, c, http.StatusTooManyRequests, false, retryAfterSeconds(wait))
+			s.showSignIn(w, r, f, c, signInPage{status: http.StatusTooManyRequests, retryAfter: retryAfterSeconds(wait), userName: name})
 			return
 		}
 	}
@@ -129,7 +139,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		if wait > 0 {
 			retry = retryAfterSeconds(wait)
 		}
-		s.showSignIn(w, r, f, c, http.StatusUnauthorized, true, retry)
+		s.showSignIn(w, r, f, c, signInPage{status: http.StatusUnauthorized, failed: true, retryAfter: retry, userName: name})
 		return
 	}
 	sess := session{UserID: user.ID, AuthTime: now.Unix()}
