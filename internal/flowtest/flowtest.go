@@ -125,6 +125,9 @@ func goBuild(t testing.TB, bin string) string {
 // is built without -race, as a user's is; Go's build cache serves later
 // builds.
 func goBuildErr(bin string) error {
+	if err := TrackSources(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/keymint/keymint/cmd/keymint")

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keymint/keymint/internal/flowtest"
 	"github.com/keymint/keymint/internal/nodetest"
 )
 
@@ -115,6 +116,9 @@ func newKeymint(t *testing.T) *keymint {
 	t.Helper()
 	dir := t.TempDir()
 	k := &keymint{bin: filepath.Join(dir, "keymint")}
+	if err := flowtest.TrackSources(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", k.bin, "github.com/keymint/keymint/cmd/keymint").CombinedOutput(); err != nil {
