@@ -170,3 +170,57 @@ func (a *app) view(fn func(*vault.Tx) error) error {
 	}
 	return v.View(fn)
 }
+
+// unlockedVault is an open vault with what unlocked it: changing the
+// recipients decrypts the data key again, and a passphrase vault's rekey
+// encrypts the new one to its passphrase.
+type unlockedVault struct {
+	v    *vault.Vault
+	ids  []vault.Identity
+	pass string // the passphrase, when one unlocked it
+}
+
+// openVaultKeepingIdentities unlocks the vault as openVault does, in the
+// same order of sources (see identities), and keeps what unlocked it, for
+// the commands that need it again: recipients and rekey (to decrypt and
+// re-wrap the data key) and backup (a passphrase vault's backup is
+// encrypted to its passphrase). A passphrase typed at the terminal is
+// asked for here, once.
+func (a *app) openVaultKeepingIdentities() (*unlockedVault, error) {
+	if _, err := os.Stat(a.cfg.Vault); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrNoVault)
+	}
+	var ids []vault.Identity
+	var source, pass string
+	if a.getenv("KEYMINT_IDENTITY") == "" && !a.cfg.identityExplicit {
+		var err error
+		if pass, source, err = a.passphraseSource(); err != nil {
+			return nil, err
+		}
+		if pass == "" && !fileExists(a.cfg.Identity) && a.io.canPrompt() {
+			if pass, err = a.io.readSecret("Vault passphrase: "); err != nil {
+				return nil, err
+			}
+			source = "the passphrase typed"
+		}
+		if pass != "" {
+			if ids, source, err = passphraseIdentity(pass, source); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if ids == nil {
+		var err error
+		if ids, source, err = a.identities(); err != nil {
+			return nil, err
+		}
+	}
+	v, err := vault.Open(a.cfg.Vault, vault.Options{Now: a.now, Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()})
+	if errors.Is(err, vault.ErrWrongIdentity) {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &unlockedVault{v: v, ids: ids, pass: pass}, nil
+}

@@ -13,9 +13,10 @@ import (
 func newVaultCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vault",
-		Short: "Check the vault as a whole, and accept a deliberate restore",
+		Short: "The vault as a whole: verify, recipients, rekey, backup and restore, accept a deliberate restore",
 	}
-	cmd.AddCommand(newVaultVerifyCmd(a), newVaultAcceptRollbackCmd(a))
+	cmd.AddCommand(newVaultVerifyCmd(a), newVaultRecipientsCmd(a), newVaultRekeyCmd(a),
+		newVaultBackupCmd(a), newVaultRestoreCmd(a), newVaultAcceptRollbackCmd(a))
 	return cmd
 }
 
