@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keymint/keymint/vault"
 )
 
 // buildAgeCLI builds the stock age command, at the version of age keymint
@@ -171,5 +173,65 @@ func ageDecrypt(t *testing.T, ageBin, identity, in, out string) {
 	}
 	if err := os.Chmod(out, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRemovedRecipientLosesLaterBackups: a member added as a recipient
+// opens the vault and a backup taken then; once removed and the vault
+// rekeyed, their identity opens neither the vault nor a backup taken
+// afterwards, with the stock age CLI as with keymint, while the remaining
+// identity opens both.
+func TestRemovedRecipientLosesLaterBackups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds keymint and age")
+	}
+	t.Parallel()
+	e := newKeymintEnv(t, buildKeymint(t))
+	ageBin := buildAgeCLI(t)
+	e.ok(t, "", "init")
+	home := filepath.Dir(filepath.Dir(filepath.Dir(e.vault)))
+	mine := filepath.Join(home, "config", "keymint", "identity.txt")
+
+	member, err := vault.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := filepath.Join(t.TempDir(), "member.txt")
+	if err := os.WriteFile(theirs, []byte(member.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.ok(t, "", "vault", "recipients", "add", member.Recipient().String())
+	e.ok(t, "", "key", "new", "before")
+	dir := t.TempDir()
+	before, after := filepath.Join(dir, "before.age"), filepath.Join(dir, "after.age")
+	e.ok(t, "", "vault", "backup", before)
+
+	opens := func(identity, backup string) bool {
+		t.Helper()
+		cmd := exec.Command(ageBin, "-d", "-i", identity, "-o", filepath.Join(t.TempDir(), "vault.db"), backup)
+		return cmd.Run() == nil
+	}
+	if !opens(theirs, before) {
+		t.Fatal("the member cannot open a backup taken while a recipient")
+	}
+
+	e.ok(t, "", "vault", "recipients", "rm", member.Recipient().String(), "--yes")
+	e.ok(t, "", "vault", "rekey", "--yes")
+	e.ok(t, "", "vault", "backup", after)
+	if opens(theirs, after) {
+		t.Error("a removed member opens a backup taken after rm and rekey")
+	}
+	if !opens(mine, after) {
+		t.Error("the remaining identity cannot open the later backup")
+	}
+	asMember := *e
+	asMember.env = append(slices.Clone(e.env), "KEYMINT_IDENTITY_FILE="+theirs)
+	if _, stderr, code := asMember.run(t, "", "key", "ls"); code == 0 {
+		t.Error("a removed member opens the vault after rekey")
+	} else if !strings.Contains(stderr, "identity") {
+		t.Errorf("refusal does not say why: %s", stderr)
+	}
+	if out := e.ok(t, "", "key", "ls"); !strings.Contains(out, "before") {
+		t.Errorf("key ls after rekey: %s", out)
 	}
 }
