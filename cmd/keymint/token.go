@@ -74,7 +74,7 @@ func newTokenCmd(a *app) *cobra.Command {
 		Use:   "token",
 		Short: "Mint and check access tokens offline",
 	}
-	cmd.AddCommand(newTokenIssueCmd(a), newTokenVerifyCmd(a))
+	cmd.AddCommand(newTokenIssueCmd(a), newTokenVerifyCmd(a), newTokenRevokeCmd(a))
 	return cmd
 }
 
@@ -234,19 +234,9 @@ type claimsJSON struct {
 // runTokenVerify checks the token given as the one argument in args, or
 // else read from stdin.
 func (a *app) runTokenVerify(args []string) error {
-	var raw string
-	if len(args) == 1 {
-		raw = args[0]
-	} else {
-		line, err := a.io.readLine()
-		if err != nil {
-			return err
-		}
-		raw = line
-	}
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return usagef("no token: pass it as the argument or on stdin")
+	raw, err := a.tokenInput(args)
+	if err != nil {
+		return err
 	}
 	if err := a.checkIssuerSetting(); err != nil {
 		return err
@@ -278,8 +268,38 @@ func (a *app) runTokenVerify(args []string) error {
 
 // checkToken returns the claims of raw, and the name of its client, if the
 // token is active, by token.CheckActive as /introspect decides it.
+// tokenInput is the token of token verify and token revoke: the one
+// argument, or else the first line of stdin.
+func (a *app) tokenInput(args []string) (string, error) {
+	raw := ""
+	if len(args) == 1 {
+		raw = args[0]
+	} else {
+		line, err := a.io.readLine()
+		if err != nil {
+			return "", err
+		}
+		raw = line
+	}
+	if raw = strings.TrimSpace(raw); raw == "" {
+		return "", usagef("no token: pass it as the argument or on stdin")
+	}
+	return raw, nil
+}
+
 func (a *app) checkToken(raw string) (claims token.Claims, clientName string, err error) {
-	err = a.view(func(tx *vault.Tx) error {
+	err = a.view(func(tx *vault.Tx) (err error) {
+		claims, clientName, err = a.activeIn(tx, raw)
+		return err
+	})
+	return claims, clientName, err
+}
+
+// activeIn decides in tx whether raw is an active access token of this
+// vault, with token.CheckActive, as /introspect does; it returns its
+// claims and its client's name. An inactive token's error says why.
+func (a *app) activeIn(tx *vault.Tx, raw string) (claims token.Claims, clientName string, err error) {
+	err = func() error {
 		settings, err := tx.Settings()
 		if err != nil {
 			return err
@@ -313,6 +333,6 @@ func (a *app) checkToken(raw string) (claims token.Claims, clientName string, er
 			return fmt.Errorf("invalid token: %w", err)
 		}
 		return err
-	})
+	}()
 	return claims, clientName, err
 }
