@@ -49,7 +49,7 @@ func TestAuditLs(t *testing.T) {
 	must("key", "new", "old-name")          // 3
 	clock.Add(10 * 24 * time.Hour)          // 2026-11-11
 	must("client", "new", "erp")            // 4
-	must("key", "rm", "old-name")           // 5
+	must("key", "rm", "old-name", "--yes")  // 5
 	must("key", "new", "other")             // 6
 	must("client", "rename", "erp", "erp2") // 7
 

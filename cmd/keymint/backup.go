@@ -235,15 +235,11 @@ func (a *app) confirmRestore(p *vault.RestorePlan, yes bool) error {
 	if !a.io.canPrompt() {
 		return fmt.Errorf("restore --force would %s, and there is no terminal to confirm on: add --yes to confirm; %w", what, errRestoreUnconfirmed)
 	}
-	fmt.Fprintf(a.io.Err, "%s? Type yes to confirm: ", strings.ToUpper(what[:1])+what[1:])
-	answer, err := a.io.readLine()
-	if err != nil {
-		return err
-	}
-	if a := strings.ToLower(strings.TrimSpace(answer)); a != "yes" && a != "y" {
+	err := a.confirm(false, strings.ToUpper(what[:1])+what[1:]+"?")
+	if errors.Is(err, errNotConfirmed) {
 		return fmt.Errorf("restore not confirmed; %w", errRestoreUnconfirmed)
 	}
-	return nil
+	return err
 }
 
 type restoreJSON struct {

@@ -476,7 +476,7 @@ func (a *app) runClientRename(oldName, newName string) error {
 }
 
 func newClientRmCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	return a.destructive(&cobra.Command{
 		Use:     "rm ID|NAME...",
 		Aliases: []string{"remove", "delete"},
 		Short:   "Delete OAuth clients; if one is missing, none is deleted",
@@ -489,7 +489,7 @@ deleted.`,
 		RunE: func(_ *cobra.Command, args []string) error {
 			return a.runClientRm(args)
 		},
-	}
+	}, nil, deleteQuestion("client"))
 }
 
 func (a *app) runClientRm(refs []string) error {
@@ -538,7 +538,10 @@ EXIT CODES
 		},
 	}
 	durationVar(cmd.Flags(), &o.grace, "grace", 24*time.Hour, "how long the old secret keeps working (such as 12h or 7d)")
-	return cmd
+	// With no grace the secret in use stops working at once.
+	return a.destructive(cmd, func() bool { return o.grace == 0 }, func(args []string) string {
+		return fmt.Sprintf("Rotate client %s with no grace, so that its current secret stops working at once?", args[0])
+	})
 }
 
 func (a *app) runClientRotate(ref string, o clientRotateOptions) error {

@@ -140,7 +140,7 @@ func (a *app) runGroupLs() error {
 }
 
 func newGroupRmCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	return a.destructive(&cobra.Command{
 		Use:     "rm ID|NAME...",
 		Aliases: []string{"remove", "delete"},
 		Short:   "Delete permission groups no client uses; if one is missing or in use, none is deleted",
@@ -152,7 +152,7 @@ If one of the groups is missing or in use, none is deleted.`,
 		RunE: func(_ *cobra.Command, args []string) error {
 			return a.runGroupRm(args)
 		},
-	}
+	}, nil, deleteQuestion("permission group"))
 }
 
 func (a *app) runGroupRm(refs []string) error {

@@ -237,7 +237,7 @@ func secretsSummary(secrets []vault.SecretHash, now time.Time) string {
 }
 
 func newKeyRmCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	return a.destructive(&cobra.Command{
 		Use:               "rm ID|NAME...",
 		Aliases:           []string{"remove", "delete"},
 		Short:             "Delete API keys; if one is missing, none is deleted",
@@ -246,7 +246,7 @@ func newKeyRmCmd(a *app) *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			return a.runKeyRm(args)
 		},
-	}
+	}, nil, deleteQuestion("key"))
 }
 
 func (a *app) runKeyRm(refs []string) error {
@@ -308,7 +308,10 @@ EXIT CODES
 		},
 	}
 	durationVar(cmd.Flags(), &o.grace, "grace", 24*time.Hour, "how long the old secret keeps working (such as 12h or 7d)")
-	return cmd
+	// With no grace the secret in use stops working at once.
+	return a.destructive(cmd, func() bool { return o.grace == 0 }, func(args []string) string {
+		return fmt.Sprintf("Rotate key %s with no grace, so that its current secret stops working at once?", args[0])
+	})
 }
 
 func (a *app) runKeyRotate(ref string, o keyRotateOptions) error {

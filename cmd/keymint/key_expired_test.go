@@ -113,7 +113,7 @@ func TestKeyExpired(t *testing.T) {
 	}{
 		{[]string{"key", "rotate", "brief"},
 			`^keymint: key brief expired ` + stamp + ` \(1 hour ago\), so a new secret would not work: create a new key with ` + "`keymint key new`" + ` to replace it, or remove this one with ` + "`keymint key rm brief`" + `\n$`},
-		{[]string{"key", "rotate", "brief", "--grace", "0s", "-o", "json"},
+		{[]string{"key", "rotate", "brief", "--grace", "0s", "--yes", "-o", "json"},
 			`^\{"error":"key brief expired ` + stamp + ` \(1 hour ago\), so a new secret would not work: .*","exit":1\}\n$`},
 	} {
 		before, err := os.ReadFile(path)
@@ -140,5 +140,5 @@ func TestKeyExpired(t *testing.T) {
 	}
 
 	// It is still there to be removed.
-	mustRun("", "key", "rm", "brief")
+	mustRun("", "key", "rm", "brief", "--yes")
 }

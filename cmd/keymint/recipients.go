@@ -198,10 +198,8 @@ func (a *app) runRecipientsRm(args []string, o recipientsRmOptions) error {
 	if l, err := u.v.Recipients(); err != nil || l.Passphrase {
 		return cmp.Or(err, vault.ErrPassphraseVault)
 	}
-	if !o.yes {
-		if err := a.confirmVaultChange(fmt.Sprintf("Remove %s from the vault's recipients?", plural(len(args), "recipient"))); err != nil {
-			return err
-		}
+	if err := a.confirm(o.yes, fmt.Sprintf("Remove %s from the vault's recipients?", plural(len(args), "recipient"))); err != nil {
+		return err
 	}
 	removed, err := u.v.RemoveRecipients(u.ids, args, a.pluginUI())
 	if err != nil {
@@ -228,28 +226,4 @@ func recipientsError(err error) error {
 		return fmt.Errorf("the data key must be decrypted again to re-encrypt it, and what unlocked the vault no longer does: %w", err)
 	}
 	return err
-}
-
-// needConfirmation refuses a destructive command with no terminal to ask
-// on, unless --yes confirms it beforehand: a script never waits for an
-// answer that will not come, nor goes ahead unasked.
-func (a *app) needConfirmation(yes bool, what string) error {
-	if yes || a.io.canPrompt() {
-		return nil
-	}
-	return usagef("%s changes who can unlock the vault and asks for confirmation, but there is no terminal to ask on: add --yes to confirm; nothing was changed", what)
-}
-
-// confirmVaultChange asks the person at the terminal; anything but yes
-// cancels.
-func (a *app) confirmVaultChange(question string) error {
-	fmt.Fprintf(a.io.Err, "%s Type yes to confirm: ", question)
-	answer, err := a.io.readLine()
-	if err != nil {
-		return err
-	}
-	if s := strings.ToLower(strings.TrimSpace(answer)); s != "yes" && s != "y" {
-		return errors.New("not confirmed; nothing was changed")
-	}
-	return nil
 }

@@ -70,14 +70,12 @@ func (a *app) runVaultRekey(o rekeyOptions) error {
 	if l.Passphrase && u.pass == "" {
 		return fmt.Errorf("%w: unlock it with the passphrase (KEYMINT_PASSPHRASE, --passphrase-file, or typed at a terminal)", vault.ErrPassphraseNeeded)
 	}
-	if !o.yes {
-		to := plural(len(l.Recipients), "recipient")
-		if l.Passphrase {
-			to = "its passphrase"
-		}
-		if err := a.confirmVaultChange(fmt.Sprintf("Re-seal every record of %s under a new data key, encrypted to %s?", a.cfg.Vault, to)); err != nil {
-			return err
-		}
+	encryptedTo := plural(len(l.Recipients), "recipient")
+	if l.Passphrase {
+		encryptedTo = "its passphrase"
+	}
+	if err := a.confirm(o.yes, fmt.Sprintf("Re-seal every record of %s under a new data key, encrypted to %s?", a.cfg.Vault, encryptedTo)); err != nil {
+		return err
 	}
 	opts := vault.RekeyOptions{UI: a.pluginUI()}
 	if l.Passphrase {

@@ -63,7 +63,7 @@ func TestRotateExpired(t *testing.T) {
 	}{
 		{[]string{"key", "rotate", "lapsed"},
 			`^keymint: key lapsed expired ` + stamp + ` \(1 hour ago\), so a new secret would not work: create a new key with ` + "`keymint key new`" + ` to replace it, or remove this one with ` + "`keymint key rm lapsed`" + `\n$`},
-		{[]string{"key", "rotate", "lapsed", "--grace", "0s", "-o", "json"}, `^\{"error":"key lapsed expired ` + stamp + `.*","exit":1\}\n$`},
+		{[]string{"key", "rotate", "lapsed", "--grace", "0s", "--yes", "-o", "json"}, `^\{"error":"key lapsed expired ` + stamp + `.*","exit":1\}\n$`},
 		{[]string{"client", "rotate-secret", "lapsed"},
 			`^keymint: client lapsed expired ` + stamp + ` \(1 hour ago\), so a new secret would not work: create a new client with ` + "`keymint client new`" + ` to replace it, or remove this one with ` + "`keymint client rm lapsed`" + `\n$`},
 		{[]string{"client", "rotate-secret", "lapsed", "-o", "json"}, `^\{"error":"client lapsed expired ` + stamp + `.*","exit":1\}\n$`},
@@ -92,6 +92,6 @@ func TestRotateExpired(t *testing.T) {
 		}
 	}
 	// They are still there to be removed.
-	cli(t, env, "key", "rm", "lapsed")
-	cli(t, env, "client", "rm", "lapsed")
+	cli(t, env, "key", "rm", "lapsed", "--yes")
+	cli(t, env, "client", "rm", "lapsed", "--yes")
 }

@@ -160,15 +160,9 @@ func (a *app) revokeFound(live []scanResult, o scanOptions) ([]scanActionJSON, e
 	if o.graceSet {
 		verb, after = "rotate", ", the secrets found working for "+shortDuration(o.grace)+" more"
 	}
-	if !o.yes {
-		fmt.Fprintf(a.io.Err, "%s %s%s? [y/N] ", verb, strings.Join(names, ", "), after)
-		ans, err := a.io.readLine()
-		if err != nil {
-			return nil, err
-		}
-		if yes := strings.ToLower(strings.TrimSpace(ans)); yes != "y" && yes != "yes" {
-			return nil, errors.New("nothing was changed: not confirmed")
-		}
+	question := fmt.Sprintf("%s %s%s?", strings.ToUpper(verb[:1])+verb[1:], strings.Join(names, ", "), after)
+	if err := a.confirm(o.yes, question); err != nil {
+		return nil, err
 	}
 	var acted []scanActionJSON
 	err := a.update(func(tx *vault.Tx) error {

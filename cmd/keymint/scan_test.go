@@ -251,7 +251,7 @@ func TestScanTree(t *testing.T) {
 	live2, live2ID := secretOf("key", "new", "live2")
 	liveClient, liveClientID := secretOf("client", "new", "erp")
 	removed, _ := secretOf("key", "new", "gone")
-	must("key", "rm", "gone")
+	must("key", "rm", "gone", "--yes")
 	retired, _ := secretOf("key", "new", "rotated")
 	must("key", "rotate", "rotated", "--grace", "1s")
 	expired, _ := secretOf("key", "new", "brief", "--expires", "1s")
@@ -397,7 +397,7 @@ func TestScanRevokeAsks(t *testing.T) {
 		t.Fatalf("answer n: exit %d, %q", code, errs)
 	}
 	out, errs, code := term("y\n", "scan", "--revoke", "--grace", "1h", dir)
-	if code != exitFailure || !strings.Contains(errs, "rotate key leaked") {
+	if code != exitFailure || !strings.Contains(errs, "Rotate key leaked") {
 		t.Fatalf("answer y: exit %d, %q", code, errs)
 	}
 	var fresh string

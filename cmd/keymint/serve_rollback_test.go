@@ -53,7 +53,7 @@ func TestServeRefusesRollback(t *testing.T) {
 	if code := tokenStatus(t, hc, s.url, metered.ClientID, metered.ClientSecret); code != http.StatusTooManyRequests {
 		t.Fatalf("token over the limit: %d, want 429", code)
 	}
-	cli(t, env, "key", "rm", "doomed")
+	cli(t, env, "key", "rm", "doomed", "--yes")
 	var report verifyJSON
 	if err := json.Unmarshal([]byte(cli(t, env, "vault", "verify", "-o", "json")), &report); err != nil {
 		t.Fatal(err)

@@ -44,7 +44,7 @@ func TestTokenVerifyAgreesWithIntrospect(t *testing.T) {
 	valid := issueToken(t, env, "erp")
 	revoked := issueToken(t, env, "erp")
 	orphan := issueToken(t, env, "gone")
-	cli(t, env, "client", "rm", "gone")
+	cli(t, env, "client", "rm", "gone", "--yes")
 	otherIssuer := strings.TrimSpace(cli(t, env, "token", "issue", "--client", "erp", "--issuer", "https://elsewhere.test"))
 
 	now := time.Now().UTC().Truncate(time.Second)

@@ -386,7 +386,7 @@ func (a *app) runUserShow(ref string) error {
 }
 
 func newUserRmCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	return a.destructive(&cobra.Command{
 		Use:     "rm ID|NAME...",
 		Aliases: []string{"remove", "delete"},
 		Short:   "Delete users, with their grants and refresh tokens; if one is missing, none is deleted",
@@ -399,7 +399,7 @@ keymint token verify. If one of the users is missing, none is deleted.`,
 		RunE: func(_ *cobra.Command, args []string) error {
 			return a.runUserRm(args)
 		},
-	}
+	}, nil, deleteQuestion("user"))
 }
 
 func (a *app) runUserRm(refs []string) error {
