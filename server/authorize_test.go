@@ -666,3 +666,33 @@ func TestUserTokensCountAndEnd(t *testing.T) {
 		t.Errorf("a removed user's refresh token: %d %+v", status, out)
 	}
 }
+
+// TestDisabledPublicClientKeepsRefreshToken: a disabled public client's
+// refresh is refused before the token is rotated, so once enabled again
+// the same token still refreshes.
+func TestDisabledPublicClientKeepsRefreshToken(t *testing.T) {
+	e := newEnv(t)
+	e.addUser(t, "u1")
+	pub := &vault.Client{Credential: vault.Credential{Name: "spa", Scopes: []string{"reports:read"}}, Public: true,
+		GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{flowRedirect}, TokenTTL: time.Hour}
+	if err := e.vault.Update(func(tx *vault.Tx) error { return tx.CreateClient(pub, "") }); err != nil {
+		t.Fatal(err)
+	}
+	e.reload(t)
+	q := signInAndConsent(t, newBrowser(e), pub.ID)
+	r := e.do(t, request{path: "/token", form: url.Values{"grant_type": {"authorization_code"}, "client_id": {pub.ID}, "code": {q.Get("code")}, "redirect_uri": {flowRedirect}, "code_verifier": {flowVerifier}}})
+	var tok tokenResponse
+	decodeJSON(t, r.Body.Bytes(), &tok)
+	if r.Code != http.StatusOK {
+		t.Fatalf("exchange: %d %s", r.Code, r.Body)
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "client_id": {pub.ID}, "refresh_token": {tok.RefreshToken}}
+	e.setDisabled(t, vault.KindClient, "spa", true)
+	if r := e.do(t, request{path: "/token", form: refresh}); r.Code != http.StatusUnauthorized || !strings.Contains(r.Body.String(), "disabled") {
+		t.Fatalf("refresh of a disabled public client: %d %s", r.Code, r.Body)
+	}
+	e.setDisabled(t, vault.KindClient, "spa", false)
+	if r := e.do(t, request{path: "/token", form: refresh}); r.Code != http.StatusOK {
+		t.Fatalf("the same refresh token once enabled: %d %s", r.Code, r.Body)
+	}
+}

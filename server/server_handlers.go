@@ -188,12 +188,26 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, form map[s
 		// The right secret of an expired client: no guess, nothing to
 		// throttle.
 		return nil, nil, clientAuthFailed(errClientExpired)
+	case errors.Is(err, vault.ErrDisabled):
+		// The right secret of a disabled client: no guess either.
+		return nil, nil, clientDisabled()
 	case err != nil:
 		// A wrong or retired secret.
 		return nil, nil, s.authFailed(w, now, errWrongSecret)
 	}
 	return c, snap, nil
 }
+
+// clientDisabled is the answer to a disabled client that proved itself
+// (by its right secret, or as a public client by PKCE): 401
+// invalid_client that says why, which only the client's holder learns.
+func clientDisabled() *oauthError {
+	return &oauthError{status: http.StatusUnauthorized, code: errInvalidClient,
+		description: "this client is disabled", cause: errClientDisabled}
+}
+
+// errClientDisabled is the log's cause of [clientDisabled].
+var errClientDisabled = errors.New("client is disabled")
 
 // authFailed records a failed client authentication against the caller's
 // address and returns its answer: 401 invalid_client within the address's
@@ -331,6 +345,8 @@ func issueRefusal(err error, d quota.Decision, now time.Time) *oauthError {
 			description: "cannot count this use now; retry", retryAfter: 1, cause: err}
 	case errors.Is(err, vault.ErrExpired):
 		return clientAuthFailed(errClientExpired)
+	case errors.Is(err, vault.ErrDisabled):
+		return clientDisabled()
 	case errors.Is(err, token.ErrUnauthorizedClient):
 		return &oauthError{status: http.StatusBadRequest, code: errUnauthorizedClient,
 			description: "this client may not use this grant type", cause: token.ErrUnauthorizedClient}

@@ -71,6 +71,7 @@ var (
 	errUnknownKey     = errors.New("unknown key")
 	errRetiredKey     = errors.New("retired key")
 	errKeyExpired     = errors.New("key has expired")
+	errKeyDisabled    = errors.New("key is disabled")
 	errKeyRemoved     = errors.New("key removed meanwhile")
 )
 
@@ -244,6 +245,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 		// The right secret of an expired key: no guess, nothing to
 		// throttle.
 		return keyRefused(errKeyExpired)
+	case errors.Is(err, vault.ErrDisabled):
+		// The right secret of a disabled key: no guess either.
+		return keyRefused(errKeyDisabled)
 	case err != nil:
 		// Found by its secret, so a retired one (ErrSecretRetired).
 		return s.keyFailed(w, now, errRetiredKey)

@@ -56,11 +56,22 @@ func (s *Server) authenticateAny(w http.ResponseWriter, r *http.Request, form ur
 		return s.authenticate(w, r, form)
 	}
 	snap := s.current()
+	now := s.now()
 	c, ok := snap.clients.get(id)
 	if !ok || !c.Public {
-		return nil, nil, s.authFailed(w, s.now(), errNoCredentials)
+		return nil, nil, s.authFailed(w, now, errNoCredentials)
 	}
 	logOf(w).clientID = c.ID
+	// Refused here, before a code is spent or a refresh token rotated
+	// for a client that may not have the tokens.
+	switch err := vault.Usable(vault.KindClient, &c.Credential, nil, now); {
+	case errors.Is(err, vault.ErrExpired):
+		return nil, nil, clientAuthFailed(errClientExpired)
+	case errors.Is(err, vault.ErrDisabled):
+		return nil, nil, clientDisabled()
+	case err != nil:
+		return nil, nil, clientAuthFailed(err)
+	}
 	return c, snap, nil
 }
 

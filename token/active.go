@@ -71,8 +71,10 @@ type ActiveContext struct {
 //     want.Now plus a minute of clock skew;
 //   - its iss is want.Issuer;
 //   - its jti was not revoked;
-//   - its client still exists and has not expired: a client that may no
-//     longer get tokens has no active ones either, as removing it says;
+//   - its client still exists, has not expired and is not disabled: a
+//     client that may no longer get tokens has no active ones either, as
+//     removing it says (enabling a disabled client again makes its
+//     unexpired tokens active again);
 //   - for a token a client got for a user, the user's grant to the client
 //     still stands, and was given before the token was issued: revoking
 //     the grant, or removing or disabling the user, ends its tokens, and
@@ -82,7 +84,8 @@ type ActiveContext struct {
 // reason's sentinel: [ErrMalformedToken], [ErrUnsupportedAlg],
 // [ErrUnknownKey], [ErrSignature], [ErrBadType], [ErrMissingClaim],
 // [ErrExpired], [ErrNotYetValid], [ErrOtherIssuer], [ErrRevoked],
-// [ErrClientRemoved], [ErrClientExpired] or [ErrGrantRevoked]; see
+// [ErrClientRemoved], [ErrClientExpired], [ErrClientDisabled] or
+// [ErrGrantRevoked]; see
 // [IsInactive]. A failed
 // lookup of want.Revoked or want.Client is returned as it is and says
 // nothing of the token. No error quotes the token.
@@ -118,6 +121,8 @@ func CheckActive(ks *KeySet, token string, want ActiveContext) (Claims, error) {
 	switch err := vault.Usable(vault.KindClient, &c.Credential, nil, want.Now); {
 	case errors.Is(err, vault.ErrExpired):
 		return Claims{}, fmt.Errorf("%w: the token's client %s", ErrClientExpired, c.ID)
+	case errors.Is(err, vault.ErrDisabled):
+		return Claims{}, fmt.Errorf("%w: the token's client %s", ErrClientDisabled, c.ID)
 	case err != nil:
 		return Claims{}, fmt.Errorf("check token %s: client: %w", claims.ID, err)
 	}
@@ -142,7 +147,7 @@ func CheckActive(ks *KeySet, token string, want ActiveContext) (Claims, error) {
 var inactiveReasons = []error{
 	ErrMalformedToken, ErrUnsupportedAlg, ErrUnknownKey, ErrSignature, ErrBadType,
 	ErrMissingClaim, ErrExpired, ErrNotYetValid, ErrOtherIssuer, ErrRevoked,
-	ErrClientRemoved, ErrClientExpired, ErrGrantRevoked,
+	ErrClientRemoved, ErrClientExpired, ErrClientDisabled, ErrGrantRevoked,
 }
 
 // IsInactive reports whether err, from [CheckActive], says the token is not

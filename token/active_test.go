@@ -19,6 +19,7 @@ func TestCheckActive(t *testing.T) {
 	clients := map[string]*vault.Client{
 		"client-ci": {Credential: vault.Credential{ID: "client-ci"}},
 		"lapsed":    {Credential: vault.Credential{ID: "lapsed", ExpiresAt: &expires}},
+		"off":       {Credential: vault.Credential{ID: "off", Disabled: true}},
 		"by-name":   {Credential: vault.Credential{ID: "another"}}, // a lookup by name
 	}
 	revokedJTI := NewJTI()
@@ -71,6 +72,7 @@ func TestCheckActive(t *testing.T) {
 		{"client removed", with(func(c *Claims) { c.ClientID = "gone" }), 0, ErrClientRemoved},
 		{"client found by name only", with(func(c *Claims) { c.ClientID = "by-name" }), 0, ErrClientRemoved},
 		{"client expired", with(func(c *Claims) { c.ClientID = "lapsed" }), 2 * time.Minute, ErrClientExpired},
+		{"client disabled", with(func(c *Claims) { c.ClientID = "off" }), 0, ErrClientDisabled},
 		{"unknown key", mustSign(t, mustSigner(t, mustGenerate(t, ES256)), validClaims()), 0, ErrUnknownKey},
 		{"malformed", "not.a.token", 0, ErrMalformedToken},
 		{"lookup failed", with(func(c *Claims) { c.ClientID = "broken" }), 0, lookupFailed},

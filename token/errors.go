@@ -68,6 +68,10 @@ var (
 	// has expired. ([Issue] refuses an expired client with the vault's
 	// [vault.ExpiredError].)
 	ErrClientExpired = errors.New("client has expired")
+	// ErrClientDisabled reports, from [CheckActive], a token whose client
+	// is disabled. ([Issue] refuses a disabled client with the vault's
+	// [vault.DisabledError].)
+	ErrClientDisabled = errors.New("client is disabled")
 	// ErrGrantRevoked reports, from [CheckActive], a token a client got for
 	// a user whose grant no longer stands: revoked, or its user removed
 	// or disabled.

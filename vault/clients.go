@@ -77,7 +77,7 @@ func (tx *Tx) RotateClient(ref, secret string, grace time.Duration) (*Client, er
 
 // ClientBySecret returns the client a secret belongs to if it may be used now
 // ([Usable]): ErrNotFound for an unknown or retired secret, an
-// [ExpiredError] for an expired client.
+// [ExpiredError] for an expired client, a [DisabledError] for a disabled one.
 func (tx *Tx) ClientBySecret(secret string) (*Client, error) { return authenticate[Client](tx, secret) }
 
 // TouchClient sets a client's last_used_at to the transaction's time.

@@ -242,6 +242,7 @@ func rename[T any, R record[T]](tx *Tx, ref, newName string) (R, error) {
 // once for a zero grace) and are dropped when their grace has passed. An
 // expired credential is refused with an [ExpiredError], and left as it was:
 // its new secret would not work, and its old one's grace would mean nothing.
+// A disabled one is rotated (see [Usable]), and stays disabled.
 func rotate[T any, R record[T]](tx *Tx, ref, secret string, grace time.Duration) (R, error) {
 	kind := kindOf[T]()
 	r, err := get[T, R](tx, ref)
@@ -252,7 +253,9 @@ func rotate[T any, R record[T]](tx *Tx, ref, secret string, grace time.Duration)
 	if isPublic(r) {
 		return nil, fmt.Errorf("client %s: %w", c.Name, ErrPublicClient)
 	}
-	if err := Usable(kind, c, nil, tx.now); err != nil {
+	// A disabled credential may be rotated: disable, rotate, enable is
+	// how a leaked secret is dealt with without a window.
+	if err := Usable(kind, c, nil, tx.now); err != nil && !errors.Is(err, ErrDisabled) {
 		return nil, err
 	}
 	retire := tx.now.Add(grace)
@@ -282,7 +285,8 @@ func rotate[T any, R record[T]](tx *Tx, ref, secret string, grace time.Duration)
 // authenticate finds the record a secret belongs to, if it may be used now
 // ([Usable]). It returns an error wrapping ErrNotFound for an unknown,
 // retired or malformed secret (and [ErrSecretRetired] for a retired one),
-// and an [ExpiredError] for the right secret of an expired credential.
+// an [ExpiredError] for the right secret of an expired credential, and a
+// [DisabledError] for that of a disabled one.
 func authenticate[T any, R record[T]](tx *Tx, secret string) (R, error) {
 	kind := kindOf[T]()
 	if _, err := apikey.Parse(secret); err != nil {

@@ -25,6 +25,11 @@ var (
 	ErrIdentityPerm = errors.New("identity file is readable by others")
 )
 
+// ErrDisabled means a credential was disabled by its operator, so it
+// cannot be used until it is enabled again. It is wrapped by
+// [DisabledError].
+var ErrDisabled = errors.New("credential is disabled")
+
 // ErrUsageOverflow means a counter would pass the largest int64. No real
 // use count gets there; a huge top-up can.
 var ErrUsageOverflow = errors.New("usage count would overflow")

@@ -37,7 +37,7 @@ func (tx *Tx) RotateKey(ref, secret string, grace time.Duration) (*Key, error) {
 
 // KeyBySecret returns the key a secret belongs to if it may be used now
 // ([Usable]): ErrNotFound for an unknown or retired secret, an
-// [ExpiredError] for an expired key.
+// [ExpiredError] for an expired key, a [DisabledError] for a disabled one.
 func (tx *Tx) KeyBySecret(secret string) (*Key, error) { return authenticate[Key](tx, secret) }
 
 // TouchKey sets a key's last_used_at to the transaction's time.

@@ -60,6 +60,10 @@ type Credential struct {
 	// Credential, EachKey, EachClient).
 	LastUsedAt *time.Time   `json:"-"`
 	Secrets    []SecretHash `json:"secrets"`
+	// Disabled marks a credential its operator turned off (`keymint key
+	// update --disable`): [Usable] refuses it, as it does an expired one,
+	// until it is enabled again.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 func (c *Credential) credential() *Credential { return c }
@@ -72,6 +76,8 @@ func (c *Credential) Expired(now time.Time) bool {
 // Key is an API key.
 type Key struct {
 	Credential
+	// Description says what the key is for, for the people who manage it.
+	Description string `json:"description,omitempty"`
 }
 
 // Client is an OAuth 2.0 client. Its ID is the public client_id.

@@ -3,6 +3,7 @@ package vault
 import (
 	"crypto/hmac"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -29,10 +30,13 @@ var (
 //     rather than authenticated, by the vault's operator (`token issue
 //     --client`, a rotation), and no secret is checked; an empty non-nil
 //     mac matches nothing;
-//   - c must not have expired: an [ExpiredError] (wrapping [ErrExpired]).
+//   - c must not have expired: an [ExpiredError] (wrapping [ErrExpired]);
+//   - c must not be disabled ([Credential.Disabled]): a [DisabledError]
+//     (wrapping [ErrDisabled]).
 //
-// The secret is checked before expiry, so that only the holder of a right
-// secret learns that its credential has expired.
+// The secret is checked before expiry and the disabled flag, so that only
+// the holder of a right secret learns that its credential has expired or
+// is disabled.
 func Usable(kind Kind, c *Credential, mac []byte, now time.Time) error {
 	if c == nil {
 		return ErrNotFound
@@ -54,8 +58,23 @@ func Usable(kind Kind, c *Credential, mac []byte, now time.Time) error {
 	if c.Expired(now) {
 		return &ExpiredError{Kind: kind, ID: c.ID, Name: c.Name, ExpiresAt: c.ExpiresAt.UTC()}
 	}
+	if c.Disabled {
+		return &DisabledError{Kind: kind, ID: c.ID, Name: c.Name}
+	}
 	return nil
 }
+
+// DisabledError names the credential that is disabled.
+type DisabledError struct {
+	Kind     Kind
+	ID, Name string
+}
+
+func (e *DisabledError) Error() string {
+	return fmt.Sprintf("%s %s is disabled", e.Kind, e.Name)
+}
+
+func (e *DisabledError) Unwrap() error { return ErrDisabled }
 
 // SecretMatches reports whether mac is one of c's live secrets at now,
 // comparing in constant time: [Usable]'s secret check alone, for work

@@ -30,7 +30,7 @@ func newClientCmd(a *app) *cobra.Command {
 		Use:   "client",
 		Short: "Manage OAuth 2.0 clients",
 	}
-	cmd.AddCommand(newClientNewCmd(a), newClientLsCmd(a), newClientShowCmd(a), newClientRenameCmd(a), newClientRmCmd(a), newClientRotateCmd(a))
+	cmd.AddCommand(newClientNewCmd(a), newClientLsCmd(a), newClientShowCmd(a), newClientRenameCmd(a), newClientRmCmd(a), newClientRotateCmd(a), newClientUpdateCmd(a))
 	return cmd
 }
 
@@ -50,6 +50,8 @@ type clientJSON struct {
 	Audience        []string   `json:"audience"`
 	TokenTTL        int64      `json:"token_ttl"`
 	Limits          []string   `json:"limits"`
+	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+	Disabled        bool       `json:"disabled"`
 	Description     string     `json:"description,omitempty"`
 	URL             string     `json:"url,omitempty"`
 	PolicyURL       string     `json:"policy_url,omitempty"`
@@ -71,6 +73,8 @@ func clientView(c *vault.Client, groups groupNames) clientJSON {
 		Audience:        nonNil(c.Audience),
 		TokenTTL:        int64(c.TokenTTL / time.Second),
 		Limits:          limitStrings(c.Limits),
+		ExpiresAt:       utcPtr(c.ExpiresAt),
+		Disabled:        c.Disabled,
 		Description:     c.Description,
 		URL:             c.URL,
 		PolicyURL:       c.PolicyURL,
@@ -340,7 +344,8 @@ func (a *app) runClientLs() error {
 		return a.writeJSON(clientViews(clients, names))
 	}
 	now := a.now()
-	t := newTable(a.io.Out, "NAME", "CLIENT ID", "GRANTS", "SCOPES", "TOKEN TTL", "LAST USED", "CREATED")
+	withStatus := slices.ContainsFunc(clients, func(c *vault.Client) bool { return c.Disabled || c.Expired(now) })
+	t := newTable(a.io.Out, withColumn(withStatus, "STATUS", "NAME", "CLIENT ID", "GRANTS", "SCOPES", "TOKEN TTL", "LAST USED", "CREATED")...)
 	for _, c := range clients {
 		scopes := strings.Join(c.Scopes, " ")
 		if c.PermissionGroup != "" {
@@ -349,7 +354,7 @@ func (a *app) runClientLs() error {
 				scopes = strings.Join(g.Scopes, " ") + " (" + scopes + ")"
 			}
 		}
-		t.row(c.Name, c.ID, strings.Join(c.GrantTypes, ","), scopes, shortDuration(c.TokenTTL), relTime(c.LastUsedAt, now, "never"), relTime(&c.CreatedAt, now, ""))
+		t.row(withColumn(withStatus, status(&c.Credential, now), c.Name, c.ID, strings.Join(c.GrantTypes, ","), scopes, shortDuration(c.TokenTTL), relTime(c.LastUsedAt, now, "never"), relTime(&c.CreatedAt, now, ""))...)
 	}
 	return t.flush()
 }
@@ -427,6 +432,8 @@ func (a *app) writeClientTable(c *vault.Client, groups groupNames, scopes []stri
 	t.row("token ttl", shortDuration(c.TokenTTL))
 	t.row("limits", strings.Join(limitStrings(c.Limits), " "))
 	t.row("usage", usage)
+	t.row("expires", timeAndRel(c.ExpiresAt, now, "never"))
+	t.row("status", status(&c.Credential, now))
 	t.row("description", c.Description)
 	t.row("url", c.URL)
 	t.row("policy url", c.PolicyURL)
@@ -526,7 +533,9 @@ func newClientRotateCmd(a *app) *cobra.Command {
 keep working until --grace ends (at once with --grace 0s).
 
 An expired client cannot be rotated, as its new secret would not work
-either: create a new client instead, or remove it.
+either: give it a new expiry first (keymint client update --expires),
+create a new client instead, or remove it. A disabled client may be
+rotated, and stays disabled.
 
 EXIT CODES
   0  rotated;  1  no such client, the client has expired, or the vault could

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,32 +19,36 @@ func newKeyCmd(a *app) *cobra.Command {
 		Use:   "key",
 		Short: "Manage API keys",
 	}
-	cmd.AddCommand(newKeyNewCmd(a), newKeyLsCmd(a), newKeyShowCmd(a), newKeyRmCmd(a), newKeyRotateCmd(a), newKeyVerifyCmd(a))
+	cmd.AddCommand(newKeyNewCmd(a), newKeyLsCmd(a), newKeyShowCmd(a), newKeyRmCmd(a), newKeyRotateCmd(a), newKeyVerifyCmd(a), newKeyUpdateCmd(a))
 	return cmd
 }
 
 // keyJSON is a key as -o json shows it. Secret is set only on creation and
 // rotation, the one time it is shown.
 type keyJSON struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Secret     string     `json:"secret,omitempty"`
-	Scopes     []string   `json:"scopes"`
-	Limits     []string   `json:"limits"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Secret      string     `json:"secret,omitempty"`
+	Scopes      []string   `json:"scopes"`
+	Limits      []string   `json:"limits"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	Disabled    bool       `json:"disabled"`
+	Description string     `json:"description,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	LastUsedAt  *time.Time `json:"last_used_at"`
 }
 
 func keyView(k *vault.Key) keyJSON {
 	return keyJSON{
-		ID:         k.ID,
-		Name:       k.Name,
-		Scopes:     nonNil(k.Scopes),
-		Limits:     limitStrings(k.Limits),
-		ExpiresAt:  utcPtr(k.ExpiresAt),
-		CreatedAt:  k.CreatedAt.UTC().Truncate(time.Second),
-		LastUsedAt: utcPtr(k.LastUsedAt),
+		ID:          k.ID,
+		Name:        k.Name,
+		Scopes:      nonNil(k.Scopes),
+		Limits:      limitStrings(k.Limits),
+		ExpiresAt:   utcPtr(k.ExpiresAt),
+		Disabled:    k.Disabled,
+		Description: k.Description,
+		CreatedAt:   k.CreatedAt.UTC().Truncate(time.Second),
+		LastUsedAt:  utcPtr(k.LastUsedAt),
 	}
 }
 
@@ -63,9 +68,10 @@ func limitStrings(ls []vault.Limit) []string {
 }
 
 type keyNewOptions struct {
-	scopes  []string
-	expires string
-	limits  []string
+	scopes      []string
+	expires     string
+	limits      []string
+	description string
 }
 
 func newKeyNewCmd(a *app) *cobra.Command {
@@ -85,6 +91,7 @@ never stored: only its HMAC is kept. Store it now.`,
 	}
 	cmd.Flags().StringArrayVar(&o.scopes, "scope", nil, "scope the key grants (repeatable; space- or comma-separated)")
 	cmd.Flags().StringVar(&o.expires, "expires", "", "expiry: a duration such as 90d or 12h, or a date such as 2027-01-31")
+	cmd.Flags().StringVar(&o.description, "description", "", "what the key is for")
 	cmd.Flags().StringArrayVar(&o.limits, "limit", nil, "usage limit such as 8000/month or 10/second (repeatable, one per period)")
 	return cmd
 }
@@ -115,7 +122,7 @@ func (a *app) runKeyNew(name string, o keyNewOptions) error {
 		if secret, err = apikey.Generate(settings.KeyPrefix); err != nil {
 			return err
 		}
-		k = &vault.Key{Credential: vault.Credential{Name: name, Scopes: scopes, ExpiresAt: expires, Limits: limits}}
+		k = &vault.Key{Credential: vault.Credential{Name: name, Scopes: scopes, ExpiresAt: expires, Limits: limits}, Description: o.description}
 		return tx.CreateKey(k, secret)
 	})
 	if err != nil {
@@ -155,9 +162,12 @@ func (a *app) runKeyLs() error {
 		return a.writeJSON(keyViews(keys))
 	}
 	now := a.now()
-	t := newTable(a.io.Out, "NAME", "ID", "SCOPES", "EXPIRES", "LAST USED", "CREATED")
+	// A STATUS column only when some key is disabled: the expired ones
+	// show in EXPIRES.
+	withStatus := slices.ContainsFunc(keys, func(k *vault.Key) bool { return k.Disabled })
+	t := newTable(a.io.Out, withColumn(withStatus, "STATUS", "NAME", "ID", "SCOPES", "EXPIRES", "LAST USED", "CREATED")...)
 	for _, k := range keys {
-		t.row(k.Name, k.ID, strings.Join(k.Scopes, " "), relTime(k.ExpiresAt, now, "never"), relTime(k.LastUsedAt, now, "never"), relTime(&k.CreatedAt, now, ""))
+		t.row(withColumn(withStatus, status(&k.Credential, now), k.Name, k.ID, strings.Join(k.Scopes, " "), relTime(k.ExpiresAt, now, "never"), relTime(k.LastUsedAt, now, "never"), relTime(&k.CreatedAt, now, ""))...)
 	}
 	return t.flush()
 }
@@ -205,11 +215,37 @@ func (a *app) runKeyShow(ref string) error {
 	t.row("scopes", strings.Join(k.Scopes, " "))
 	t.row("limits", strings.Join(limitStrings(k.Limits), " "))
 	t.row("usage", usage)
+	if k.Description != "" {
+		t.row("description", k.Description)
+	}
 	t.row("expires", timeAndRel(k.ExpiresAt, now, "never"))
+	t.row("status", status(&k.Credential, now))
 	t.row("created", timeAndRel(&k.CreatedAt, now, ""))
 	t.row("last used", timeAndRel(k.LastUsedAt, now, "never"))
 	t.row("secrets", secretsSummary(k.Secrets, now))
 	return t.flush()
+}
+
+// status says whether a credential may be used, short of its secret and
+// limits: active, expired or disabled (or both).
+func status(c *vault.Credential, now time.Time) string {
+	switch {
+	case c.Disabled && c.Expired(now):
+		return "disabled, expired"
+	case c.Disabled:
+		return "disabled"
+	case c.Expired(now):
+		return "expired"
+	}
+	return "active"
+}
+
+// withColumn is cells with one more at the end if with.
+func withColumn(with bool, last string, cells ...string) []string {
+	if with {
+		return append(cells, last)
+	}
+	return cells
 }
 
 // timeAndRel shows an absolute time and how far it is from now.
@@ -296,7 +332,8 @@ func newKeyRotateCmd(a *app) *cobra.Command {
 working until --grace ends (at once with --grace 0s).
 
 An expired key cannot be rotated, as its new secret would not work either:
-create a new key instead, or remove it.
+give it a new expiry first (keymint key update --expires), create a new key
+instead, or remove it. A disabled key may be rotated, and stays disabled.
 
 EXIT CODES
   0  rotated;  1  no such key, the key has expired, or the vault could not
@@ -345,15 +382,15 @@ func (a *app) runKeyRotate(ref string, o keyRotateOptions) error {
 }
 
 // expiredHint says what to do about a credential the vault refused to
-// rotate because it has expired: a new secret would not work, and the
-// expiry cannot be moved, so replace the credential or remove it.
+// rotate because it has expired: a new secret would not work, so give it
+// a new expiry first, replace it or remove it.
 func (a *app) expiredHint(err error) error {
 	var ee *vault.ExpiredError
 	if !errors.As(err, &ee) {
 		return err
 	}
-	return fmt.Errorf("%s %s expired %s (%s), so a new secret would not work: create a new %s with `keymint %s new` to replace it, or remove this one with `keymint %s rm %s`",
-		ee.Kind, ee.Name, ee.ExpiresAt.UTC().Format(time.RFC3339), relTime(&ee.ExpiresAt, a.now(), ""), ee.Kind, ee.Kind, ee.Kind, ee.Name)
+	return fmt.Errorf("%s %s expired %s (%s), so a new secret would not work: give it a new expiry with `keymint %s update %s --expires 90d` first, create a new %s with `keymint %s new` to replace it, or remove this one with `keymint %s rm %s`",
+		ee.Kind, ee.Name, ee.ExpiresAt.UTC().Format(time.RFC3339), relTime(&ee.ExpiresAt, a.now(), ""), ee.Kind, ee.Name, ee.Kind, ee.Kind, ee.Kind, ee.Name)
 }
 
 func newKeyVerifyCmd(a *app) *cobra.Command {

@@ -112,7 +112,7 @@ func TestKeyExpired(t *testing.T) {
 		want string
 	}{
 		{[]string{"key", "rotate", "brief"},
-			`^keymint: key brief expired ` + stamp + ` \(1 hour ago\), so a new secret would not work: create a new key with ` + "`keymint key new`" + ` to replace it, or remove this one with ` + "`keymint key rm brief`" + `\n$`},
+			`^keymint: key brief expired ` + stamp + ` \(1 hour ago\), so a new secret would not work: give it a new expiry with ` + "`keymint key update brief --expires 90d`" + ` first, create a new key with ` + "`keymint key new`" + ` to replace it, or remove this one with ` + "`keymint key rm brief`" + `\n$`},
 		{[]string{"key", "rotate", "brief", "--grace", "0s", "--yes", "-o", "json"},
 			`^\{"error":"key brief expired ` + stamp + ` \(1 hour ago\), so a new secret would not work: .*","exit":1\}\n$`},
 	} {

@@ -62,10 +62,10 @@ func TestRotateExpired(t *testing.T) {
 		want string
 	}{
 		{[]string{"key", "rotate", "lapsed"},
-			`^keymint: key lapsed expired ` + stamp + ` \(1 hour ago\), so a new secret would not work: create a new key with ` + "`keymint key new`" + ` to replace it, or remove this one with ` + "`keymint key rm lapsed`" + `\n$`},
+			`^keymint: key lapsed expired ` + stamp + ` \(1 hour ago\), so a new secret would not work: give it a new expiry with ` + "`keymint key update lapsed --expires 90d`" + ` first, create a new key with ` + "`keymint key new`" + ` to replace it, or remove this one with ` + "`keymint key rm lapsed`" + `\n$`},
 		{[]string{"key", "rotate", "lapsed", "--grace", "0s", "--yes", "-o", "json"}, `^\{"error":"key lapsed expired ` + stamp + `.*","exit":1\}\n$`},
 		{[]string{"client", "rotate-secret", "lapsed"},
-			`^keymint: client lapsed expired ` + stamp + ` \(1 hour ago\), so a new secret would not work: create a new client with ` + "`keymint client new`" + ` to replace it, or remove this one with ` + "`keymint client rm lapsed`" + `\n$`},
+			`^keymint: client lapsed expired ` + stamp + ` \(1 hour ago\), so a new secret would not work: give it a new expiry with ` + "`keymint client update lapsed --expires 90d`" + ` first, create a new client with ` + "`keymint client new`" + ` to replace it, or remove this one with ` + "`keymint client rm lapsed`" + `\n$`},
 		{[]string{"client", "rotate-secret", "lapsed", "-o", "json"}, `^\{"error":"client lapsed expired ` + stamp + `.*","exit":1\}\n$`},
 	} {
 		before, err := os.ReadFile(path)

@@ -71,12 +71,16 @@ func lookupSecret(tx *vault.Tx, secret string) (scanResult, error) {
 // done when it found the credential (live, retired or expired) or failed.
 func credentialResult(kind string, err error, idName func() (string, string)) (scanResult, bool, error) {
 	var ee *vault.ExpiredError
+	var de *vault.DisabledError
 	switch {
 	case err == nil:
 		id, name := idName()
 		return scanResult{status: scanLive, kind: kind, id: id, name: name}, true, nil
 	case errors.As(err, &ee):
 		return scanResult{status: scanExpired, kind: kind, id: ee.ID, name: ee.Name}, true, nil
+	case errors.As(err, &de):
+		// Disabled is not gone: enabled again, the secret works again.
+		return scanResult{status: scanLive, kind: kind, id: de.ID, name: de.Name}, true, nil
 	case errors.Is(err, vault.ErrSecretRetired):
 		return scanResult{status: scanRetired, kind: kind}, true, nil
 	case errors.Is(err, vault.ErrNotFound):
