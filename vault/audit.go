@@ -19,8 +19,11 @@ type AuditEntry struct {
 	ID     string    `json:"credential,omitempty"`
 	Detail string    `json:"detail,omitempty"`
 	Actor  string    `json:"actor,omitempty"`
-	Prev   []byte    `json:"prev"`
-	Hash   []byte    `json:"hash"`
+	// Command is what made the change (Options.Command). Entries written
+	// before it was recorded have none, and hash as they always did.
+	Command string `json:"command,omitempty"`
+	Prev    []byte `json:"prev"`
+	Hash    []byte `json:"hash"`
 }
 
 func (e *AuditEntry) computeHash() ([]byte, error) {
@@ -53,7 +56,7 @@ func (tx *Tx) Audit(action, id, detail string) error {
 	if seq != h.AuditSeq+1 {
 		return &TamperError{Bucket: bucketAudit, What: fmt.Sprintf("the log's sequence is at %d but the head ends it at entry %d", seq-1, h.AuditSeq)}
 	}
-	e := AuditEntry{Seq: seq, Time: tx.now, Action: action, ID: id, Detail: detail, Actor: tx.v.opts.Actor, Prev: h.AuditHash}
+	e := AuditEntry{Seq: seq, Time: tx.now, Action: action, ID: id, Detail: detail, Actor: tx.v.opts.Actor, Command: tx.v.opts.Command, Prev: h.AuditHash}
 	if e.Hash, err = e.computeHash(); err != nil {
 		return fmt.Errorf("hash audit entry: %w", err)
 	}

@@ -28,6 +28,9 @@ type Options struct {
 	Now func() time.Time
 	// Actor names who makes changes in the audit log, such as "alice@host".
 	Actor string
+	// Command names what makes them, such as "keymint key rm" or "keymint
+	// serve"; the audit log records it beside the actor.
+	Command string
 	// StateDir is where this machine remembers the newest state seen of
 	// each vault, to refuse a rolled-back file (rollback.go). Empty
 	// remembers in memory only, for this Vault's life.

@@ -40,6 +40,9 @@ type app struct {
 	// nothing waits for time to pass. newRootCmd makes nil time.Now.
 	now func() time.Time
 	cfg config
+	// command is the command line's command, without its arguments (which
+	// may name secrets): what the audit log says made a change.
+	command string
 }
 
 func run(args []string, io *streams, getenv func(string) string) int {
@@ -110,6 +113,7 @@ object on one line instead: {"error": "<message>", "exit": <code>}.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.command = cmd.CommandPath() // for the audit log: "keymint key rm"
 			return a.loadConfig(cmd)
 		},
 	}

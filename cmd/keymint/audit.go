@@ -32,6 +32,7 @@ type auditJSON struct {
 	Credential string    `json:"credential"`
 	Detail     string    `json:"detail"`
 	Actor      string    `json:"actor"`
+	Command    string    `json:"command,omitempty"`
 	Hash       string    `json:"hash"`
 }
 
@@ -43,6 +44,7 @@ func auditView(e vault.AuditEntry) auditJSON {
 		Credential: e.ID,
 		Detail:     e.Detail,
 		Actor:      e.Actor,
+		Command:    e.Command,
 		Hash:       fmt.Sprintf("%x", e.Hash),
 	}
 }
@@ -244,10 +246,10 @@ func (a *app) runAuditLs(o auditLsOptions) error {
 		return nil
 	}
 	now := a.now()
-	t := newTable(a.io.Out, "SEQ", "TIME", "ACTION", "CREDENTIAL", "DETAIL", "ACTOR")
+	t := newTable(a.io.Out, "SEQ", "TIME", "ACTION", "CREDENTIAL", "DETAIL", "ACTOR", "COMMAND")
 	for _, e := range shown {
 		at := e.Time
-		t.row(strconv.FormatUint(e.Seq, 10), at.UTC().Format(time.RFC3339)+" ("+relTime(&at, now, "")+")", e.Action, e.ID, maskSecrets(e.Detail), e.Actor)
+		t.row(strconv.FormatUint(e.Seq, 10), at.UTC().Format(time.RFC3339)+" ("+relTime(&at, now, "")+")", e.Action, e.ID, maskSecrets(e.Detail), e.Actor, e.Command)
 	}
 	if err := t.flush(); err != nil {
 		return err

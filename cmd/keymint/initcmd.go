@@ -93,7 +93,7 @@ func (a *app) runInit(o initOptions) error {
 		Recipients:     recipients,
 		RecipientNames: res.Recipients,
 		Settings:       vault.Settings{KeyPrefix: o.keyPrefix, ClientSecretPrefix: apikey.ClientSecretPrefix(o.keyPrefix), Issuer: o.issuer},
-		Options:        vault.Options{Now: a.now, LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()},
+		Options:        vault.Options{Now: a.now, LockTimeout: a.cfg.LockTimeout, Actor: actor(), Command: a.command, StateDir: a.stateDir()},
 		Setup: func(tx *vault.Tx) error {
 			return tx.AddSigningKey(token.ToVault(signingKey), maxTokenTTL)
 		},

@@ -30,7 +30,7 @@ func (a *app) openVaultWith(adjust func(*vault.Options)) (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := vault.Options{Now: a.now, Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()}
+	opts := vault.Options{Now: a.now, Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor(), Command: a.command, StateDir: a.stateDir()}
 	adjust(&opts)
 	v, err := vault.Open(a.cfg.Vault, opts)
 	if errors.Is(err, vault.ErrWrongIdentity) {
@@ -215,7 +215,7 @@ func (a *app) openVaultKeepingIdentities() (*unlockedVault, error) {
 			return nil, err
 		}
 	}
-	v, err := vault.Open(a.cfg.Vault, vault.Options{Now: a.now, Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor(), StateDir: a.stateDir()})
+	v, err := vault.Open(a.cfg.Vault, vault.Options{Now: a.now, Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor(), Command: a.command, StateDir: a.stateDir()})
 	if errors.Is(err, vault.ErrWrongIdentity) {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
