@@ -56,9 +56,11 @@ func newServeCmd(a *app) *cobra.Command {
 	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the OAuth 2.0 token endpoint and the API key check on the vault",
-		Long: `Run an OAuth 2.0 authorization server for the client_credentials grant on
-the vault's clients and signing keys, with a check of API keys for gateways:
+		Short: "Run the OAuth 2.0 / OpenID Connect server (tokens, sign-in, consent) and the API key check",
+		Long: `Run an OAuth 2.0 and OpenID Connect server on the vault's clients, users and
+signing keys (the client_credentials, authorization_code with PKCE and
+refresh_token grants; sign-in and consent pages), with a check of API keys
+for gateways:
 
 ` + routesHelp() + `
 The server keeps the vault's records in memory and does not hold the vault
