@@ -192,8 +192,15 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, form map[s
 		// The right secret of a disabled client: no guess either.
 		return nil, nil, clientDisabled()
 	case err != nil:
-		// A wrong or retired secret.
-		return nil, nil, s.authFailed(w, now, errWrongSecret)
+		// A wrong or retired secret. A client with a legacy (imported,
+		// maybe low-entropy) secret is throttled per client too.
+		if e := s.authFailed(w, now, errWrongSecret); e.status == http.StatusTooManyRequests || !c.LegacySecret(now) {
+			return nil, nil, e
+		}
+		if wait := s.throttle.fail(legacyClientKey(c.ID), now); wait > 0 {
+			return nil, nil, authThrottled(wait, errWrongSecret)
+		}
+		return nil, nil, clientAuthFailed(errWrongSecret)
 	}
 	return c, snap, nil
 }
@@ -218,6 +225,11 @@ func (s *Server) authFailed(w http.ResponseWriter, now time.Time, cause error) *
 	if wait == 0 {
 		return clientAuthFailed(cause)
 	}
+	return authThrottled(wait, cause)
+}
+
+// authThrottled is the 429 of a throttled failed client authentication.
+func authThrottled(wait time.Duration, cause error) *oauthError {
 	return &oauthError{
 		status:      http.StatusTooManyRequests,
 		code:        errTemporarily,

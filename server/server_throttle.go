@@ -30,11 +30,14 @@ var defaultThrottle = throttleConfig{burst: 10, interval: time.Second, maxEntrie
 // can lock the real client out, nor learn from a 429 that a client_id
 // exists. Only failures drain a bucket; a success costs nothing.
 //
-// There is no bucket per client or per key. The secrets keymint issues
-// carry 256 bits (package apikey), which no online guessing can find, so a
-// per-client throttle would protect nothing and would hand anyone a way to
-// lock a client out. If low-entropy secrets are ever imported, a
-// per-credential slowdown belongs here, applied to those credentials alone.
+// There is no bucket per key, and none per client whose secrets keymint
+// issued: those carry 256 bits (package apikey), which no online guessing
+// can find, so a per-client throttle would protect nothing and would hand
+// anyone a way to lock a client out. A client whose secret was imported
+// and is not in keymint's format (vault.SecretHash.Legacy) may have a
+// low-entropy one: its failures also drain a bucket of its own
+// (legacyClientKey), so guesses from many addresses are slowed too; its
+// right secret still always passes.
 type throttle struct {
 	cfg    throttleConfig
 	mu     sync.Mutex
@@ -72,6 +75,10 @@ func ipKey(ip netip.Addr) string {
 	}
 	return ip.String()
 }
+
+// legacyClientKey is the throttle's key for the failures against a client
+// with a legacy secret; no address key starts with a NUL byte.
+func legacyClientKey(clientID string) string { return "\x00client:" + clientID }
 
 // level returns b's tokens at now.
 func (t *throttle) level(b bucket, ok bool, now time.Time) float64 {

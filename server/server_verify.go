@@ -225,12 +225,14 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 	// A mistyped or truncated key costs no HMAC and no lookup, and is no
 	// guess at a key: it does not drain the throttle, though a throttled
 	// address gets 429 for it like for any failure.
-	if _, err := apikey.Parse(secret); err != nil {
+	if _, err := apikey.Parse(secret); err != nil && !legacyShaped(err, secret) {
 		if wait := s.throttle.blocked(logOf(w).remote, now); wait > 0 {
 			return keyThrottled(wait, err)
 		}
 		return keyRefused(err) // apikey's errors do not quote the secret
 	}
+	// A keymint key, or one that may be an imported legacy key (looked
+	// up by its HMAC as any other; an unknown one is a guess, throttled).
 	snap := s.current()
 	mac := s.v.MAC(secret)
 	k, _ := snap.apiKeys.getBytes(mac)
@@ -274,6 +276,13 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 	h[headerKeyScopes] = k.scopes
 	writeVerifyBody(w, r, http.StatusOK, k.body)
 	return nil
+}
+
+// legacyShaped reports whether a secret apikey.Parse refused with err may
+// be an imported legacy one (vault.ValidateLegacySecret): not in keymint's
+// shape at all, rather than a mistyped keymint secret.
+func legacyShaped(err error, secret string) bool {
+	return errors.Is(err, apikey.ErrMalformed) && vault.ValidateLegacySecret(secret) == nil
 }
 
 // keyFailed records a failed key check against the caller's address and

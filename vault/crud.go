@@ -13,6 +13,12 @@ import (
 // The generic operations behind the typed Tx methods for keys and clients.
 
 func create[T any, R record[T]](tx *Tx, r R, secret string) error {
+	return createRecord(tx, r, secret, false)
+}
+
+// createRecord is create; imported allows what an import brings in: a
+// legacy secret, and for a client an id of its own ([isClientID]).
+func createRecord[T any, R record[T]](tx *Tx, r R, secret string, imported bool) error {
 	kind := kindOf[T]()
 	c := r.credential()
 	if err := ValidateName(c.Name); err != nil {
@@ -28,6 +34,18 @@ func create[T any, R record[T]](tx *Tx, r R, secret string) error {
 			return err
 		}
 		c.ID = id
+	case imported && kind == KindClient && isClientID(c.ID):
+		// An imported client keeps its client_id; it must name no record
+		// by id or by name, so that a lookup by either stays unambiguous.
+		taken, err := tx.exists(kind.bucket(), []byte(c.ID))
+		if err != nil {
+			return err
+		}
+		if e, err := tx.indexGet(namePurpose(kind), c.ID); err != nil {
+			return err
+		} else if taken || e != nil {
+			return fmt.Errorf("%s id %q: %w", kind, c.ID, ErrNameTaken)
+		}
 	case !strings.HasPrefix(c.ID, kind.idPrefix()) || !idPattern().MatchString(c.ID):
 		return fmt.Errorf("%s id %q: %w", kind, c.ID, ErrInvalidName)
 	default:
@@ -43,7 +61,7 @@ func create[T any, R record[T]](tx *Tx, r R, secret string) error {
 	c.CreatedAt = tx.now
 	c.Secrets = nil
 	if !isPublic(r) {
-		if err := tx.addSecret(kind, c, secret); err != nil {
+		if err := tx.addSecretAs(kind, c, secret, imported); err != nil {
 			return err
 		}
 	}
@@ -61,6 +79,16 @@ func (tx *Tx) checkNameFree(kind Kind, name string) error {
 	if err != nil {
 		return err
 	}
+	if e == nil && kind == KindClient && !idPattern().MatchString(name) && importedIDPattern().MatchString(name) {
+		// An imported client's id is looked up as a name too (see get).
+		taken, err := tx.exists(kind.bucket(), []byte(name))
+		if err != nil {
+			return err
+		}
+		if taken {
+			return fmt.Errorf("%s %q: %w: it is an imported client's id", kind, name, ErrNameTaken)
+		}
+	}
 	if e != nil {
 		return fmt.Errorf("%s %q: %w; pick another name or remove the existing one", kind, name, ErrNameTaken)
 	}
@@ -68,11 +96,32 @@ func (tx *Tx) checkNameFree(kind Kind, name string) error {
 }
 
 func (tx *Tx) addSecret(kind Kind, c *Credential, secret string) error {
+	return tx.addSecretAs(kind, c, secret, false)
+}
+
+// addSecretAs adds a secret; legacyOK accepts one not in keymint's
+// format ([ValidateLegacySecret]), marked [SecretHash.Legacy].
+func (tx *Tx) addSecretAs(kind Kind, c *Credential, secret string, legacyOK bool) error {
+	legacy := false
 	if _, err := apikey.Parse(secret); err != nil {
-		return fmt.Errorf("new secret: %w", err)
+		if !legacyOK || !errors.Is(err, apikey.ErrMalformed) {
+			return fmt.Errorf("new secret: %w", err)
+		}
+		if err := ValidateLegacySecret(secret); err != nil {
+			return err
+		}
+		legacy = true
 	}
 	mac := tx.v.keys.mac(secretPurpose, secret)
-	c.Secrets = append(c.Secrets, SecretHash{MAC: mac, CreatedAt: tx.now})
+	taken, err := tx.exists(bucketIndex, mac)
+	if err != nil {
+		return err
+	}
+	if taken {
+		// Generated secrets never collide; an imported one may be reused.
+		return fmt.Errorf("new secret: %w", ErrSecretTaken)
+	}
+	c.Secrets = append(c.Secrets, SecretHash{MAC: mac, CreatedAt: tx.now, Legacy: legacy})
 	return tx.putJSON(bucketIndex, mac, indexEntry{Kind: kind, ID: c.ID})
 }
 
@@ -92,6 +141,16 @@ func get[T any, R record[T]](tx *Tx, ref string) (R, error) {
 	e, err := tx.indexGet(namePurpose(kind), ref)
 	if err != nil {
 		return nil, err
+	}
+	if e == nil && kind == KindClient && !idPattern().MatchString(ref) && isClientID(ref) {
+		// An imported client's own id (names cannot take one: checkNameFree).
+		ok, err := tx.getJSON(kind.bucket(), []byte(ref), r)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return r, tx.fillLastUsed(r.credential())
+		}
 	}
 	if e == nil {
 		return nil, fmt.Errorf("%s %q: %w", kind, ref, ErrNotFound)
@@ -289,7 +348,8 @@ func rotate[T any, R record[T]](tx *Tx, ref, secret string, grace time.Duration)
 // [DisabledError] for that of a disabled one.
 func authenticate[T any, R record[T]](tx *Tx, secret string) (R, error) {
 	kind := kindOf[T]()
-	if _, err := apikey.Parse(secret); err != nil {
+	if _, err := apikey.Parse(secret); err != nil && ValidateLegacySecret(secret) != nil {
+		// Not keymint's format, nor one an import could have brought in.
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	mac := tx.v.keys.mac(secretPurpose, secret)

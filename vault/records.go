@@ -3,6 +3,7 @@ package vault
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +45,11 @@ type SecretHash struct {
 	MAC       []byte     `json:"mac"`
 	CreatedAt time.Time  `json:"created_at"`
 	RetiresAt *time.Time `json:"retires_at,omitempty"`
+	// Legacy marks a secret brought in by an import that is not in
+	// keymint's format (see [Tx.ImportKey]): it may be low-entropy, so
+	// operators are shown it should be rotated, and a server throttles
+	// failures against its client.
+	Legacy bool `json:"legacy,omitempty"`
 }
 
 // Credential is what API keys and OAuth clients have in common.
@@ -67,6 +73,17 @@ type Credential struct {
 }
 
 func (c *Credential) credential() *Credential { return c }
+
+// LegacySecret reports whether any of c's secrets still live at now is a
+// legacy one ([SecretHash.Legacy]): after a rotation, until its grace ends.
+func (c *Credential) LegacySecret(now time.Time) bool {
+	for _, s := range c.Secrets {
+		if s.Legacy && (s.RetiresAt == nil || now.Before(*s.RetiresAt)) {
+			return true
+		}
+	}
+	return false
+}
 
 // Expired reports whether the credential has expired at now.
 func (c *Credential) Expired(now time.Time) bool {
@@ -119,7 +136,20 @@ var (
 	namePattern = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	// Every kind of id, so that no name of any kind can pass for one.
 	idPattern = lazyRegexp(`^(key|cl|usr|pg|grt|rtf)_[0-9A-Za-z]{16,}$`)
+	// The ids an imported client may keep (a 40-hex client_id, say): 8 to
+	// 128 unreserved URI characters. One that matches idPattern must be a
+	// client's (cl_); see isClientID.
+	importedIDPattern = lazyRegexp(`^[A-Za-z0-9._~-]{8,128}$`)
 )
+
+// isClientID reports whether id may be a client's: keymint's own (cl_) or
+// one kept from an import.
+func isClientID(id string) bool {
+	if idPattern().MatchString(id) {
+		return strings.HasPrefix(id, KindClient.idPrefix())
+	}
+	return importedIDPattern().MatchString(id)
+}
 
 // ValidateName accepts 1 to 64 letters, digits, '.', '_' and '-', starting
 // with a letter or digit, that cannot be mistaken for an id, and that holds

@@ -303,7 +303,7 @@ func (tx *Tx) deleteUsageRange(from, to []byte) error {
 // leases of a server, and want the record as it is now.
 func (tx *Tx) Credential(id string) (*Credential, error) {
 	for _, kind := range []Kind{KindKey, KindClient} {
-		if !strings.HasPrefix(id, kind.idPrefix()) || !idPattern().MatchString(id) {
+		if kind == KindClient && !isClientID(id) || kind == KindKey && (!strings.HasPrefix(id, kind.idPrefix()) || !idPattern().MatchString(id)) {
 			continue
 		}
 		var r struct {

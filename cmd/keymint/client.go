@@ -30,7 +30,7 @@ func newClientCmd(a *app) *cobra.Command {
 		Use:   "client",
 		Short: "Manage OAuth 2.0 clients",
 	}
-	cmd.AddCommand(newClientNewCmd(a), newClientLsCmd(a), newClientShowCmd(a), newClientRenameCmd(a), newClientRmCmd(a), newClientRotateCmd(a), newClientUpdateCmd(a))
+	cmd.AddCommand(newClientNewCmd(a), newClientLsCmd(a), newClientShowCmd(a), newClientRenameCmd(a), newClientRmCmd(a), newClientRotateCmd(a), newClientUpdateCmd(a), newClientImportCmd(a))
 	return cmd
 }
 
@@ -52,12 +52,14 @@ type clientJSON struct {
 	Limits          []string   `json:"limits"`
 	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
 	Disabled        bool       `json:"disabled"`
-	Description     string     `json:"description,omitempty"`
-	URL             string     `json:"url,omitempty"`
-	PolicyURL       string     `json:"policy_url,omitempty"`
-	TOSURL          string     `json:"tos_url,omitempty"`
-	CreatedAt       time.Time  `json:"created_at"`
-	LastUsedAt      *time.Time `json:"last_used_at"`
+	// LegacySecret: as keyJSON's. Set by ls, show and import.
+	LegacySecret bool       `json:"legacy_secret,omitempty"`
+	Description  string     `json:"description,omitempty"`
+	URL          string     `json:"url,omitempty"`
+	PolicyURL    string     `json:"policy_url,omitempty"`
+	TOSURL       string     `json:"tos_url,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	LastUsedAt   *time.Time `json:"last_used_at"`
 }
 
 // clientView is c as -o json shows it; groups names its permission group.
@@ -340,12 +342,17 @@ func (a *app) runClientLs() error {
 	for id, g := range groups {
 		names[id] = g.Name
 	}
-	if a.json() {
-		return a.writeJSON(clientViews(clients, names))
-	}
 	now := a.now()
+	if a.json() {
+		out := clientViews(clients, names)
+		for i, c := range clients {
+			out[i].LegacySecret = c.LegacySecret(now)
+		}
+		return a.writeJSON(out)
+	}
 	withStatus := slices.ContainsFunc(clients, func(c *vault.Client) bool { return c.Disabled || c.Expired(now) })
-	t := newTable(a.io.Out, withColumn(withStatus, "STATUS", "NAME", "CLIENT ID", "GRANTS", "SCOPES", "TOKEN TTL", "LAST USED", "CREATED")...)
+	withLegacy := slices.ContainsFunc(clients, func(c *vault.Client) bool { return c.LegacySecret(now) })
+	t := newTable(a.io.Out, withColumn(withLegacy, "SECRET", withColumn(withStatus, "STATUS", "NAME", "CLIENT ID", "GRANTS", "SCOPES", "TOKEN TTL", "LAST USED", "CREATED")...)...)
 	for _, c := range clients {
 		scopes := strings.Join(c.Scopes, " ")
 		if c.PermissionGroup != "" {
@@ -354,7 +361,7 @@ func (a *app) runClientLs() error {
 				scopes = strings.Join(g.Scopes, " ") + " (" + scopes + ")"
 			}
 		}
-		t.row(withColumn(withStatus, status(&c.Credential, now), c.Name, c.ID, strings.Join(c.GrantTypes, ","), scopes, shortDuration(c.TokenTTL), relTime(c.LastUsedAt, now, "never"), relTime(&c.CreatedAt, now, ""))...)
+		t.row(withColumn(withLegacy, lsLegacy(&c.Credential, now), withColumn(withStatus, status(&c.Credential, now), c.Name, c.ID, strings.Join(c.GrantTypes, ","), scopes, shortDuration(c.TokenTTL), relTime(c.LastUsedAt, now, "never"), relTime(&c.CreatedAt, now, ""))...)...)
 	}
 	return t.flush()
 }
@@ -402,7 +409,9 @@ func (a *app) runClientShow(ref string) error {
 		return lookupHint(err, "client ls")
 	}
 	if a.json() {
-		return a.writeJSON(clientView(c, groups))
+		v := clientView(c, groups)
+		v.LegacySecret = c.LegacySecret(a.now())
+		return a.writeJSON(v)
 	}
 	return a.writeClientTable(c, groups, scopes, usage)
 }
@@ -444,6 +453,9 @@ func (a *app) writeClientTable(c *vault.Client, groups groupNames, scopes []stri
 		t.row("secrets", "none (public client)")
 	} else {
 		t.row("secrets", secretsSummary(c.Secrets, now))
+	}
+	if c.LegacySecret(now) {
+		t.row("legacy", legacyMark)
 	}
 	return t.flush()
 }

@@ -19,23 +19,26 @@ func newKeyCmd(a *app) *cobra.Command {
 		Use:   "key",
 		Short: "Manage API keys",
 	}
-	cmd.AddCommand(newKeyNewCmd(a), newKeyLsCmd(a), newKeyShowCmd(a), newKeyRmCmd(a), newKeyRotateCmd(a), newKeyVerifyCmd(a), newKeyUpdateCmd(a))
+	cmd.AddCommand(newKeyNewCmd(a), newKeyLsCmd(a), newKeyShowCmd(a), newKeyRmCmd(a), newKeyRotateCmd(a), newKeyVerifyCmd(a), newKeyUpdateCmd(a), newKeyImportCmd(a))
 	return cmd
 }
 
 // keyJSON is a key as -o json shows it. Secret is set only on creation and
 // rotation, the one time it is shown.
 type keyJSON struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Secret      string     `json:"secret,omitempty"`
-	Scopes      []string   `json:"scopes"`
-	Limits      []string   `json:"limits"`
-	ExpiresAt   *time.Time `json:"expires_at"`
-	Disabled    bool       `json:"disabled"`
-	Description string     `json:"description,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	LastUsedAt  *time.Time `json:"last_used_at"`
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Secret    string     `json:"secret,omitempty"`
+	Scopes    []string   `json:"scopes"`
+	Limits    []string   `json:"limits"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	Disabled  bool       `json:"disabled"`
+	// LegacySecret: a live secret of the key is an imported one not in
+	// keymint's format, to be rotated. Set by ls, show and import.
+	LegacySecret bool       `json:"legacy_secret,omitempty"`
+	Description  string     `json:"description,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	LastUsedAt   *time.Time `json:"last_used_at"`
 }
 
 func keyView(k *vault.Key) keyJSON {
@@ -158,16 +161,22 @@ func (a *app) runKeyLs() error {
 	}); err != nil {
 		return err
 	}
-	if a.json() {
-		return a.writeJSON(keyViews(keys))
-	}
 	now := a.now()
+	if a.json() {
+		out := keyViews(keys)
+		for i, k := range keys {
+			out[i].LegacySecret = k.LegacySecret(now)
+		}
+		return a.writeJSON(out)
+	}
 	// A STATUS column only when some key is disabled: the expired ones
-	// show in EXPIRES.
+	// show in EXPIRES. A SECRET column only when some key has a legacy
+	// secret (imported, not in keymint's format).
 	withStatus := slices.ContainsFunc(keys, func(k *vault.Key) bool { return k.Disabled })
-	t := newTable(a.io.Out, withColumn(withStatus, "STATUS", "NAME", "ID", "SCOPES", "EXPIRES", "LAST USED", "CREATED")...)
+	withLegacy := slices.ContainsFunc(keys, func(k *vault.Key) bool { return k.LegacySecret(now) })
+	t := newTable(a.io.Out, withColumn(withLegacy, "SECRET", withColumn(withStatus, "STATUS", "NAME", "ID", "SCOPES", "EXPIRES", "LAST USED", "CREATED")...)...)
 	for _, k := range keys {
-		t.row(withColumn(withStatus, status(&k.Credential, now), k.Name, k.ID, strings.Join(k.Scopes, " "), relTime(k.ExpiresAt, now, "never"), relTime(k.LastUsedAt, now, "never"), relTime(&k.CreatedAt, now, ""))...)
+		t.row(withColumn(withLegacy, lsLegacy(&k.Credential, now), withColumn(withStatus, status(&k.Credential, now), k.Name, k.ID, strings.Join(k.Scopes, " "), relTime(k.ExpiresAt, now, "never"), relTime(k.LastUsedAt, now, "never"), relTime(&k.CreatedAt, now, ""))...)...)
 	}
 	return t.flush()
 }
@@ -205,10 +214,12 @@ func (a *app) runKeyShow(ref string) error {
 	}); err != nil {
 		return lookupHint(err, "key ls")
 	}
-	if a.json() {
-		return a.writeJSON(keyView(k))
-	}
 	now := a.now()
+	if a.json() {
+		v := keyView(k)
+		v.LegacySecret = k.LegacySecret(now)
+		return a.writeJSON(v)
+	}
 	t := newTable(a.io.Out, "FIELD", "VALUE")
 	t.row("name", k.Name)
 	t.row("id", k.ID)
@@ -223,7 +234,19 @@ func (a *app) runKeyShow(ref string) error {
 	t.row("created", timeAndRel(&k.CreatedAt, now, ""))
 	t.row("last used", timeAndRel(k.LastUsedAt, now, "never"))
 	t.row("secrets", secretsSummary(k.Secrets, now))
+	if k.LegacySecret(now) {
+		t.row("legacy", legacyMark)
+	}
 	return t.flush()
+}
+
+// lsLegacy is the SECRET cell of ls: LEGACY for a credential with a
+// legacy secret.
+func lsLegacy(c *vault.Credential, now time.Time) string {
+	if c.LegacySecret(now) {
+		return "LEGACY"
+	}
+	return "-"
 }
 
 // status says whether a credential may be used, short of its secret and
@@ -419,10 +442,16 @@ func (a *app) runKeyVerify() error {
 		return err
 	}
 	secret = strings.TrimSpace(secret)
-	if _, err := apikey.Parse(secret); err != nil {
-		return fmt.Errorf("invalid key: %w", err)
+	_, parseErr := apikey.Parse(secret)
+	if parseErr != nil && (!errors.Is(parseErr, apikey.ErrMalformed) || vault.ValidateLegacySecret(secret) != nil) {
+		// Neither keymint's format nor a legacy (imported) secret's.
+		return fmt.Errorf("invalid key: %w", parseErr)
 	}
 	k, d, now, err := a.useKey(secret)
+	if errors.Is(err, vault.ErrNotFound) && parseErr != nil {
+		// Not an imported legacy key either.
+		return fmt.Errorf("invalid key: %w", parseErr)
+	}
 	if errors.Is(err, vault.ErrNotFound) {
 		return errors.New("invalid key: not known to this vault, or retired")
 	}
