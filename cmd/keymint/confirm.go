@@ -56,6 +56,15 @@ func (a *app) confirm(yes bool, question string) error {
 func (a *app) destructive(cmd *cobra.Command, ask func() bool, question func(args []string) string) *cobra.Command {
 	var yes bool
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	when := "It asks"
+	if ask != nil {
+		when = "With --grace 0 it asks"
+	}
+	long := cmd.Long
+	if long == "" {
+		long = cmd.Short + "."
+	}
+	cmd.Long = long + "\n\n" + when + " for confirmation on a terminal; --yes skips the question, and\nis required without a terminal."
 	run := cmd.RunE
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		if ask == nil || ask() {
