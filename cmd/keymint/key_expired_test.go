@@ -33,6 +33,34 @@ func (c *testClock) Add(d time.Duration) {
 // runAt runs a keymint command line in-process, as [cli] does, but on
 // clock, with stdin as its standard input, and returns its output and exit
 // code.
+// clockedCLI runs keymint commands in a fresh environment on a clock the
+// test moves, so that expiry is tested without waiting.
+type clockedCLI struct {
+	t     *testing.T
+	env   map[string]string
+	clock *testClock
+}
+
+func newClockedCLI(t *testing.T) *clockedCLI {
+	return &clockedCLI{t: t, env: cliEnv(t), clock: &testClock{t: time.Now().UTC().Truncate(time.Second)}}
+}
+
+// run runs one command line at the clock's time.
+func (c *clockedCLI) run(stdin string, args ...string) (string, string, int) {
+	c.t.Helper()
+	return runAt(c.env, c.clock.Now, stdin, args...)
+}
+
+// must runs one command line that must succeed, and returns its stdout.
+func (c *clockedCLI) must(stdin string, args ...string) string {
+	c.t.Helper()
+	out, errs, code := c.run(stdin, args...)
+	if code != exitOK {
+		c.t.Fatalf("keymint %s: exit %d: %s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
 func runAt(env map[string]string, clock func() time.Time, stdin string, args ...string) (stdout, stderr string, code int) {
 	var out, errb bytes.Buffer
 	a := &app{
@@ -50,27 +78,15 @@ func runAt(env map[string]string, clock func() time.Time, stdin string, args ...
 // changes nothing. The key expires in a second of the app's clock, which
 // the test moves on, so that nothing waits for the time to pass.
 func TestKeyExpired(t *testing.T) {
-	env := cliEnv(t)
-	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
+	cli := newClockedCLI(t)
+	clock := cli.clock
 	created := clock.Now()
-	km := func(stdin string, args ...string) (string, string, int) {
-		t.Helper()
-		return runAt(env, clock.Now, stdin, args...)
-	}
-	mustRun := func(stdin string, args ...string) string {
-		t.Helper()
-		out, errs, code := km(stdin, args...)
-		if code != exitOK {
-			t.Fatalf("keymint %s: exit %d: %s", strings.Join(args, " "), code, errs)
-		}
-		return out
-	}
-	mustRun("", "init")
+	cli.must("", "init")
 	var made struct {
 		Secret    string    `json:"secret"`
 		ExpiresAt time.Time `json:"expires_at"`
 	}
-	if err := json.Unmarshal([]byte(mustRun("", "key", "new", "brief", "--expires", "1s", "-o", "json")), &made); err != nil {
+	if err := json.Unmarshal([]byte(cli.must("", "key", "new", "brief", "--expires", "1s", "-o", "json")), &made); err != nil {
 		t.Fatal(err)
 	}
 	expires := created.Add(time.Second)
@@ -80,14 +96,14 @@ func TestKeyExpired(t *testing.T) {
 	stamp := regexp.QuoteMeta(expires.Format(time.RFC3339))
 
 	// Until then the secret is good, whatever time it is outside.
-	if _, errs, code := km(made.Secret+"\n", "key", "verify"); code != exitOK {
+	if _, errs, code := cli.run(made.Secret+"\n", "key", "verify"); code != exitOK {
 		t.Fatalf("key verify before the expiry: exit %d: %s", code, errs)
 	}
 
 	clock.Add(time.Hour + time.Second)
 
 	// key verify: refused, the right secret told that it expired.
-	out, errs, code := km(made.Secret+"\n", "key", "verify")
+	out, errs, code := cli.run(made.Secret+"\n", "key", "verify")
 	if code != exitFailure || out != "" || strings.Count(errs, "\n") != 1 ||
 		!regexp.MustCompile(`^keymint: key brief expired `+stamp).MatchString(errs) {
 		t.Errorf("key verify after the expiry: exit %d, stdout %q, stderr %q; want exit 1, nothing on stdout and one line saying it expired %s", code, out, errs, expires.Format(time.RFC3339))
@@ -95,18 +111,18 @@ func TestKeyExpired(t *testing.T) {
 
 	// key ls and key show: expired an hour ago (as of the app's clock),
 	// made an hour ago, last used then.
-	ls := mustRun("", "key", "ls")
+	ls := cli.must("", "key", "ls")
 	if !regexp.MustCompile(`(?m)^brief +key_\w+ +- +1 hour ago +1 hour ago +1 hour ago$`).MatchString(ls) {
 		t.Errorf("key ls:\n%s\nwant brief expired, last used and made 1 hour ago", ls)
 	}
-	show := mustRun("", "key", "show", "brief")
+	show := cli.must("", "key", "show", "brief")
 	if !regexp.MustCompile(`(?m)^expires +` + stamp + ` \(1 hour ago\)$`).MatchString(show) {
 		t.Errorf("key show:\n%s\nwant it expired %s (1 hour ago)", show, expires.Format(time.RFC3339))
 	}
 
 	// key rotate: refused, the new secret would be expired too, and the
 	// vault file is left as it was.
-	path := filepath.Join(env["XDG_DATA_HOME"], "keymint", "vault.db")
+	path := filepath.Join(cli.env["XDG_DATA_HOME"], "keymint", "vault.db")
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -120,7 +136,7 @@ func TestKeyExpired(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, errs, code := km("", tc.args...)
+		out, errs, code := cli.run("", tc.args...)
 		if code != exitFailure {
 			t.Errorf("%s: exit %d, want %d: %s", strings.Join(tc.args, " "), code, exitFailure, errs)
 		}
@@ -140,5 +156,5 @@ func TestKeyExpired(t *testing.T) {
 	}
 
 	// It is still there to be removed.
-	mustRun("", "key", "rm", "brief", "--yes")
+	cli.must("", "key", "rm", "brief", "--yes")
 }
