@@ -159,20 +159,10 @@ func TestRedeemAuthCode(t *testing.T) {
 	}
 }
 
-// TestRedeemAuthCodeGrantGone: a code whose user was disabled, or whose
-// grant was revoked, is invalid.
+// TestRedeemAuthCodeGrantGone: a code whose user was disabled or removed,
+// whose client was removed, or whose grant was revoked, is invalid.
 func TestRedeemAuthCodeGrantGone(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		gone func(f *flow, tx *vault.Tx) error
-	}{
-		{"user disabled", func(f *flow, tx *vault.Tx) error {
-			f.user.Disabled = true
-			return tx.SaveUser(f.user)
-		}},
-		{"grant revoked", func(f *flow, tx *vault.Tx) error { return tx.RevokeGrant(f.grant.ID) }},
-		{"client removed", func(f *flow, tx *vault.Tx) error { _, err := tx.DeleteClients(f.client.ID); return err }},
-	} {
+	for _, c := range grantGone {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFlow(t)
 			code := f.newCode(t)

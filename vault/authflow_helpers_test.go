@@ -167,3 +167,18 @@ func rawRecords(t testing.TB, path, bucket string) map[string][]byte {
 	}
 	return out
 }
+
+// grantGone are the ways a grant stops standing, which end what was issued
+// under it: the tests of codes and of refresh tokens run each.
+var grantGone = []struct {
+	name string
+	gone func(f *flow, tx *vault.Tx) error
+}{
+	{"user disabled", func(f *flow, tx *vault.Tx) error {
+		f.user.Disabled = true
+		return tx.SaveUser(f.user)
+	}},
+	{"user removed", func(f *flow, tx *vault.Tx) error { _, err := tx.DeleteUsers(f.user.ID); return err }},
+	{"client removed", func(f *flow, tx *vault.Tx) error { _, err := tx.DeleteClients(f.client.ID); return err }},
+	{"grant revoked", func(f *flow, tx *vault.Tx) error { return tx.RevokeGrant(f.grant.ID) }},
+}

@@ -243,18 +243,7 @@ func TestRevokeRefreshFamily(t *testing.T) {
 // TestRefreshGrantGone: a token whose user was disabled or removed, whose
 // client was removed, or whose grant was revoked, is invalid.
 func TestRefreshGrantGone(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		gone func(f *flow, tx *vault.Tx) error
-	}{
-		{"user disabled", func(f *flow, tx *vault.Tx) error {
-			f.user.Disabled = true
-			return tx.SaveUser(f.user)
-		}},
-		{"user removed", func(f *flow, tx *vault.Tx) error { _, err := tx.DeleteUsers(f.user.ID); return err }},
-		{"client removed", func(f *flow, tx *vault.Tx) error { _, err := tx.DeleteClients(f.client.ID); return err }},
-		{"grant revoked", func(f *flow, tx *vault.Tx) error { return tx.RevokeGrant(f.grant.ID) }},
-	} {
+	for _, c := range grantGone {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFlow(t)
 			token, _ := f.newRefresh(t)
