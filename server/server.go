@@ -148,7 +148,10 @@ type auth struct {
 	// userThrottle slows failed sign-ins per user (see signin.go).
 	userThrottle *throttle
 	// dummyHash is checked for an unknown user, as a password would be.
-	dummyHash string
+	// It is made on first need, not by New: an argon2id hash costs tens of
+	// milliseconds, which a server start (and every test's) would pay for
+	// a sign-in that may never come.
+	dummyHash func() string
 	// devSignIn is serve --dev's sign-in: any name, no password.
 	devSignIn bool
 	// secureCookies is set when the issuer is https.
@@ -250,7 +253,7 @@ func (s *Server) newAuth(dev bool) error {
 	now := s.now
 	a := auth{pages: pages, userThrottle: newThrottle(defaultUserThrottle), devSignIn: dev,
 		secureCookies: strings.HasPrefix(s.issuer, "https:"), csrfKey: s.v.DerivedKey("csrf"),
-		dummyHash: password.Dummy(password.Default)}
+		dummyHash: sync.OnceValue(func() string { return password.Dummy(password.Default) })}
 	for _, sl := range []struct {
 		to      **sealer
 		purpose string

@@ -182,7 +182,7 @@ func (s *Server) checkSignIn(name string, user *vault.User, pw string) (*vault.U
 		}
 		return s.devUser(name)
 	}
-	hash := s.dummyHash
+	hash := s.dummyHash()
 	if user != nil && !user.Disabled {
 		hash = user.PasswordHash
 	}
