@@ -213,6 +213,9 @@ func clientCredentials(h http.Header, form url.Values) (credentials, *oauthError
 		return credentials{}, badRequest("use one client authentication method: HTTP Basic or client_secret in the body, not both")
 	case len(auths) == 1:
 		id, secret, err := parseBasic(auths[0])
+		if err == nil && secret == "" {
+			err = errMalformedBasic // a public client's form; see authenticateAny
+		}
 		if err != nil {
 			return credentials{}, clientAuthFailed(err)
 		}
@@ -234,7 +237,8 @@ func clientCredentials(h http.Header, form url.Values) (credentials, *oauthError
 
 // parseBasic decodes HTTP Basic credentials (RFC 7617) whose user and
 // password are each form-encoded (RFC 6749 §2.3.1), so that a client_id or
-// secret may hold ':' or non-ASCII characters.
+// secret may hold ':' or non-ASCII characters. The password may be empty,
+// as public clients send it; the caller decides whether that will do.
 func parseBasic(header string) (id, secret string, err error) {
 	scheme, rest, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Basic") {
@@ -258,7 +262,7 @@ func parseBasic(header string) (id, secret string, err error) {
 	if secret, err = url.QueryUnescape(pass); err != nil {
 		return "", "", errMalformedBasic
 	}
-	if id == "" || secret == "" {
+	if id == "" {
 		return "", "", errMalformedBasic
 	}
 	return id, secret, nil

@@ -1,12 +1,10 @@
 package server
 
 import (
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/keymint/keymint/apikey"
@@ -78,20 +76,8 @@ func (s *Server) authenticateAny(w http.ResponseWriter, r *http.Request, form ur
 // publicBasic reports whether an Authorization field is HTTP Basic with a
 // client_id and an empty password, and returns the id.
 func publicBasic(header string) (string, bool) {
-	scheme, rest, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Basic") || len(rest) > 4*maxCredentialLen {
-		return "", false
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimLeft(rest, " "))
-	if err != nil {
-		return "", false
-	}
-	user, pass, ok := strings.Cut(string(raw), ":")
-	if !ok || pass != "" || user == "" {
-		return "", false
-	}
-	id, err := url.QueryUnescape(user)
-	return id, err == nil && id != ""
+	id, secret, err := parseBasic(header)
+	return id, err == nil && secret == ""
 }
 
 // tokenByCode is grant_type=authorization_code. One batched vault
