@@ -64,7 +64,7 @@ func (tx *Tx) Audit(action, id, detail string) error {
 	if err != nil {
 		return fmt.Errorf("encode audit entry: %w", err)
 	}
-	sealed, err := tx.v.keys.seal(tx.v.id, bucketAudit, seqKey(seq), plain)
+	sealed, err := tx.k.seal(tx.v.id, bucketAudit, seqKey(seq), plain)
 	if err != nil {
 		return err
 	}

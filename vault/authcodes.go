@@ -101,7 +101,7 @@ func (tx *Tx) CreateAuthCode(code string, c *AuthCode) error {
 	if err := tx.pruneExpired(queueTokens); err != nil {
 		return err
 	}
-	mac := tx.v.keys.mac(codePurpose, code)
+	mac := tx.k.mac(codePurpose, code)
 	taken, err := tx.exists(bucketCodes, mac)
 	if err != nil {
 		return err
@@ -127,7 +127,7 @@ func (tx *Tx) CreateAuthCode(code string, c *AuthCode) error {
 // Expiry is checked before reuse, so that the answer does not depend on
 // whether an expired code has been removed yet.
 func (tx *Tx) RedeemAuthCode(code string) (*AuthCode, error) {
-	mac := tx.v.keys.mac(codePurpose, code)
+	mac := tx.k.mac(codePurpose, code)
 	var c AuthCode
 	ok, err := tx.getJSON(bucketCodes, mac, &c)
 	if err != nil {
@@ -181,7 +181,7 @@ func (tx *Tx) codeReused(c *AuthCode) error {
 // for none) and the access tokens. It is called in the transaction that
 // redeemed the code.
 func (tx *Tx) RecordAuthCodeIssue(code, familyID string, tokens ...IssuedToken) error {
-	mac := tx.v.keys.mac(codePurpose, code)
+	mac := tx.k.mac(codePurpose, code)
 	var c AuthCode
 	ok, err := tx.getJSON(bucketCodes, mac, &c)
 	switch {

@@ -112,7 +112,7 @@ func (tx *Tx) addSecretAs(kind Kind, c *Credential, secret string, legacyOK bool
 		}
 		legacy = true
 	}
-	mac := tx.v.keys.mac(secretPurpose, secret)
+	mac := tx.k.mac(secretPurpose, secret)
 	taken, err := tx.exists(bucketIndex, mac)
 	if err != nil {
 		return err
@@ -352,7 +352,7 @@ func authenticate[T any, R record[T]](tx *Tx, secret string) (R, error) {
 		// Not keymint's format, nor one an import could have brought in.
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
-	mac := tx.v.keys.mac(secretPurpose, secret)
+	mac := tx.k.mac(secretPurpose, secret)
 	var e indexEntry
 	ok, err := tx.getJSON(bucketIndex, mac, &e)
 	if err != nil {
@@ -383,7 +383,7 @@ func authenticate[T any, R record[T]](tx *Tx, secret string) (R, error) {
 // MAC returns the HMAC under which a secret is indexed. A server that holds
 // records in memory uses it to authenticate without a transaction.
 func (v *Vault) MAC(secret string) []byte {
-	return v.keys.mac(secretPurpose, secret)
+	return v.keys().mac(secretPurpose, secret)
 }
 
 // touch records a use at now on an existing record. Last use is usage, not

@@ -7,7 +7,7 @@ import "sync/atomic"
 func (v *Vault) StoreKey(bucket string, key []byte) []byte {
 	for _, b := range shardedBuckets {
 		if b == bucket {
-			return storeKey(v.keys.shardOf(bucket, shardKey(bucket, key)), key)
+			return storeKey(v.keys().shardOf(bucket, shardKey(bucket, key)), key)
 		}
 	}
 	return key

@@ -39,20 +39,21 @@ type State struct {
 	Digest []byte `json:"digest"`
 }
 
-func (v *Vault) readHead(st ReadTx) (*head, State, error) {
+func (v *Vault) readHead(st ReadTx, k *keys) (*head, State, error) {
 	sealed, err := st.Get(bucketMeta, metaHead)
 	if err != nil {
 		return nil, State{}, err
 	}
-	return v.openHead(sealed)
+	return v.openHead(k, sealed)
 }
 
-// openHead unseals and decodes the head's sealed value (nil if missing).
-func (v *Vault) openHead(sealed []byte) (*head, State, error) {
+// openHead unseals and decodes the head's sealed value (nil if missing)
+// under k.
+func (v *Vault) openHead(k *keys, sealed []byte) (*head, State, error) {
 	if sealed == nil {
 		return nil, State{}, &TamperError{Bucket: bucketMeta, What: "the head is missing"}
 	}
-	plain, err := v.keys.open(v.id, bucketMeta, metaHead, sealed)
+	plain, err := k.open(v.id, bucketMeta, metaHead, sealed)
 	if err != nil {
 		return nil, State{}, &TamperError{Bucket: bucketMeta, What: "the head failed authentication"}
 	}
@@ -71,12 +72,12 @@ func (h *head) state(plain []byte) State {
 	return State{Revision: h.Revision, Generation: h.Generation, Digest: sum[:]}
 }
 
-func (v *Vault) writeHead(w WriteTx, h *head) (State, error) {
+func (v *Vault) writeHead(w WriteTx, k *keys, h *head) (State, error) {
 	plain, err := json.Marshal(h)
 	if err != nil {
 		return State{}, fmt.Errorf("encode head: %w", err)
 	}
-	sealed, err := v.keys.seal(v.id, bucketMeta, metaHead, plain)
+	sealed, err := k.seal(v.id, bucketMeta, metaHead, plain)
 	if err != nil {
 		return State{}, err
 	}

@@ -92,8 +92,8 @@ func migrate1to2(m *migrator) error {
 	// The index key stays what format 1 derived, so that every secret
 	// already issued still matches; from now on it is stored, and a new
 	// data key will not change it.
-	v.keys.indexKey = v.keys.legacyIndexKey
-	sealedIndex, err := v.keys.seal(v.id, bucketMeta, metaIndexKey, v.keys.indexKey)
+	v.keys().indexKey = v.keys().legacyIndexKey
+	sealedIndex, err := v.keys().seal(v.id, bucketMeta, metaIndexKey, v.keys().indexKey)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func migrate1to2(m *migrator) error {
 	moved := map[string][]record{}
 	for _, b := range v1Buckets {
 		err := w.Range(b, nil, nil, func(k, sealed []byte) error {
-			if _, err := v.keys.open(v.id, b, k, sealed); err != nil {
+			if _, err := v.keys().open(v.id, b, k, sealed); err != nil {
 				return fmt.Errorf("%s record: %w", b, err)
 			}
 			moved[b] = append(moved[b], record{k, sealed})
@@ -195,7 +195,7 @@ func migrate2to3(m *migrator) error {
 	tx := m.tx
 	if tx == nil {
 		v := m.v
-		hd, state, err := v.readHead(m.w)
+		hd, state, err := v.readHead(m.w, v.keys())
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -205,26 +204,15 @@ func (v *Vault) changeRecipients(ids []Identity, ui *PluginUI, action string, ch
 // decryptDataKey decrypts the data key sealed in meta with ids, and checks
 // it is the key this Vault was opened with.
 func (v *Vault) decryptDataKey(sealedKey []byte, ids []Identity) ([]byte, error) {
-	if len(ids) == 0 {
-		return nil, ErrNoIdentity
-	}
-	r, err := age.Decrypt(bytes.NewReader(sealedKey), ids...)
+	dataKey, err := openDataKey(sealedKey, ids)
 	if err != nil {
-		var noMatch *age.NoIdentityMatchError
-		if errors.As(err, &noMatch) {
-			return nil, ErrWrongIdentity
-		}
-		return nil, fmt.Errorf("%w: %v", ErrWrongIdentity, err)
-	}
-	dataKey, err := io.ReadAll(io.LimitReader(r, 64))
-	if err != nil || len(dataKey) != 32 {
-		return nil, fmt.Errorf("decrypt data key: %w", ErrCorrupt)
+		return nil, err
 	}
 	k, err := deriveKeys(dataKey)
 	if err != nil {
 		return nil, err
 	}
-	if subtle.ConstantTimeCompare(k.check, v.keys.check) != 1 {
+	if subtle.ConstantTimeCompare(k.check, v.keys().check) != 1 {
 		return nil, ErrRekeyed
 	}
 	return dataKey, nil

@@ -164,7 +164,7 @@ func (tx *Tx) CreateRefreshToken(token string, rt *RefreshToken) error {
 
 // putRefresh stores a new token of an existing family.
 func (tx *Tx) putRefresh(token string, rt *RefreshToken) error {
-	mac := tx.v.keys.mac(refreshPurpose, token)
+	mac := tx.k.mac(refreshPurpose, token)
 	taken, err := tx.exists(bucketRefresh, mac)
 	if err != nil {
 		return err
@@ -189,7 +189,7 @@ func (tx *Tx) presented(token string) ([]byte, *RefreshToken, *RefreshFamily, er
 	if _, err := apikey.Parse(token); err != nil {
 		return nil, nil, nil, ErrRefreshInvalid
 	}
-	mac := tx.v.keys.mac(refreshPurpose, token)
+	mac := tx.k.mac(refreshPurpose, token)
 	var rt RefreshToken
 	ok, err := tx.getJSON(bucketRefresh, mac, &rt)
 	if err != nil {

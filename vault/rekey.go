@@ -83,8 +83,8 @@ func (v *Vault) rekeyOnce(o RekeyOptions) (*Vault, *RekeyReport, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	nk.indexKey = bytes.Clone(v.keys.indexKey)
-	nv := &Vault{store: v.store, path: v.path, id: v.id, keys: nk, opts: v.opts, guard: v.guard}
+	nk.indexKey = bytes.Clone(v.keys().indexKey)
+	nv := newVault(v.store, v.path, v.id, nk, v.opts, v.guard)
 	rep := &RekeyReport{}
 	var committed State
 	floor := v.guard.newest()
@@ -132,7 +132,7 @@ func (v *Vault) rekeyOnce(o RekeyOptions) (*Vault, *RekeyReport, error) {
 		}
 		done := 0
 		for _, b := range shardedBuckets {
-			n, err := v.resealBucket(w, ntx, b, func(n int) {
+			n, err := v.resealBucket(w, tx.k, ntx, b, func(n int) {
 				if o.Progress != nil {
 					o.Progress(done+n, total)
 				}
@@ -152,7 +152,7 @@ func (v *Vault) rekeyOnce(o RekeyOptions) (*Vault, *RekeyReport, error) {
 			if err != nil {
 				return err
 			}
-			plain, err := v.keys.open(v.id, bucketAudit, k, sealed)
+			plain, err := tx.k.open(v.id, bucketAudit, k, sealed)
 			if err != nil {
 				return err
 			}
@@ -238,10 +238,10 @@ func rekeyRecipients(tx *Tx, o RekeyOptions) ([]Recipient, error) {
 	return out, nil
 }
 
-// resealBucket opens every record of bucket under v's keys and puts it
+// resealBucket opens every record of bucket under the old keys and puts it
 // again through ntx (under the new keys, in its new shard), after removing
 // them all from their old shards. It returns how many there were.
-func (v *Vault) resealBucket(w WriteTx, ntx *Tx, bucket string, progress func(int)) (int, error) {
+func (v *Vault) resealBucket(w WriteTx, old *keys, ntx *Tx, bucket string, progress func(int)) (int, error) {
 	type record struct {
 		storeKey, key, sealed []byte
 		shard                 uint16
@@ -257,11 +257,11 @@ func (v *Vault) resealBucket(w WriteTx, ntx *Tx, bucket string, progress func(in
 	// Open and seal on every core, as forEachJSON opens.
 	if err := parallel(len(recs), func(i int) error {
 		r := &recs[i]
-		plain, err := v.keys.open(v.id, bucket, r.key, r.sealed)
+		plain, err := old.open(v.id, bucket, r.key, r.sealed)
 		if err != nil {
 			return err
 		}
-		r.sealed, err = ntx.v.keys.seal(v.id, bucket, r.key, plain)
+		r.sealed, err = ntx.k.seal(v.id, bucket, r.key, plain)
 		clear(plain)
 		r.shard = ntx.shard(bucket, r.key)
 		return err

@@ -24,8 +24,9 @@ func fuzzVault(t testing.TB) (v *Vault, plain, sealed map[string][]byte) {
 	}
 	k.indexKey = bytes.Repeat([]byte{0x3c}, 32)
 	store := NewMemStore()
-	v = &Vault{store: store, path: "fuzz", id: bytes.Repeat([]byte{0xa5}, 16), keys: k}
-	v.guard, _ = newRollbackGuard("fuzz", "", v.id)
+	id := bytes.Repeat([]byte{0xa5}, 16)
+	guard, _ := newRollbackGuard("fuzz", "", id)
+	v = newVault(store, "fuzz", id, k, Options{}, guard)
 	plain, sealed = map[string][]byte{}, map[string][]byte{}
 	err = store.Update(func(w WriteTx) error {
 		tx := v.newTx(w, w, &head{Format: FormatVersion, Roots: map[string][]byte{}})
@@ -44,7 +45,7 @@ func fuzzVault(t testing.TB) (v *Vault, plain, sealed map[string][]byte) {
 		for _, name := range shardedBuckets {
 			if err := w.Range(name, nil, nil, func(sk, val []byte) error {
 				key := sk[2:] // after the shard
-				p, err := v.keys.open(v.id, name, key, val)
+				p, err := v.keys().open(v.id, name, key, val)
 				if err != nil {
 					return err
 				}
@@ -56,7 +57,7 @@ func fuzzVault(t testing.TB) (v *Vault, plain, sealed map[string][]byte) {
 			}
 		}
 		if err := w.Range(bucketAudit, nil, nil, func(key, val []byte) error {
-			p, err := v.keys.open(v.id, bucketAudit, key, val)
+			p, err := v.keys().open(v.id, bucketAudit, key, val)
 			plain[bucketAudit+"\x00"+string(key)] = p
 			sealed[bucketAudit+"\x00"+string(key)] = bytes.Clone(val)
 			return err
@@ -131,7 +132,7 @@ func FuzzOpenRecord(f *testing.F) {
 	f.Add([]byte{1}, bucketKeys, []byte("k"))
 	f.Add(make([]byte, 41), bucketKeys, []byte("k"))
 	f.Fuzz(func(t *testing.T, data []byte, bucket string, key []byte) {
-		got, err := v.keys.open(v.id, bucket, key, data)
+		got, err := v.keys().open(v.id, bucket, key, data)
 		id := bucket + "\x00" + string(key)
 		if err == nil {
 			want, known := plain[id]

@@ -28,5 +28,5 @@ func (tx *Tx) StandingGrant(userID, clientID string) (*Grant, error) {
 // sessions and the state of an authorization request under such keys, so
 // that every replica can open what another sealed.
 func (v *Vault) DerivedKey(purpose string) []byte {
-	return v.keys.mac("derived key", purpose)
+	return v.keys().mac("derived key", purpose)
 }

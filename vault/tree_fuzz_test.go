@@ -67,7 +67,7 @@ func FuzzTamperedStore(f *testing.F) {
 			// point read of its own shard is untouched, which is right: the
 			// injected record is in a shard no read of that key looks at,
 			// and the bucket read above reported it.
-			if tx := v.keys.shardOf(bucket, shardKey(bucket, storeKey[2:])); storeKey[0] == byte(tx>>8) && storeKey[1] == byte(tx) {
+			if tx := v.keys().shardOf(bucket, shardKey(bucket, storeKey[2:])); storeKey[0] == byte(tx>>8) && storeKey[1] == byte(tx) {
 				check("point read", err)
 			}
 		}

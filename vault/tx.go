@@ -16,9 +16,12 @@ import (
 // checked it against the head (tree.go), so a replayed, removed or added
 // record is reported as [ErrTampered] rather than used.
 type Tx struct {
-	rd   ReadTx
-	w    WriteTx // nil in a read-only transaction
-	v    *Vault
+	rd ReadTx
+	w  WriteTx // nil in a read-only transaction
+	v  *Vault
+	// k are the keys of the data key the transaction began under: fixed
+	// for its life, whatever a rekey followed meanwhile does (follow.go).
+	k    *keys
 	now  time.Time
 	head *head
 	// state is the state the transaction began from.
@@ -71,7 +74,7 @@ func shardKey(bucket string, key []byte) []byte {
 }
 
 func (tx *Tx) shard(bucket string, key []byte) uint16 {
-	return tx.v.keys.shardOf(bucket, shardKey(bucket, key))
+	return tx.k.shardOf(bucket, shardKey(bucket, key))
 }
 
 // getSealed returns the sealed value at bucket/key, or nil, after checking
@@ -96,7 +99,7 @@ func (tx *Tx) getJSON(bucket string, key []byte, v any) (bool, error) {
 
 // openJSON unseals the value sealed, read at bucket/key, into v.
 func (tx *Tx) openJSON(bucket string, key, sealed []byte, v any) error {
-	plain, err := tx.v.keys.open(tx.v.id, bucket, key, sealed)
+	plain, err := tx.k.open(tx.v.id, bucket, key, sealed)
 	if err != nil {
 		return err
 	}
@@ -126,7 +129,7 @@ func (tx *Tx) putJSON(bucket string, key []byte, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s record: %w", bucket, err)
 	}
-	sealed, err := tx.v.keys.seal(tx.v.id, bucket, key, plain)
+	sealed, err := tx.k.seal(tx.v.id, bucket, key, plain)
 	if err != nil {
 		return err
 	}
@@ -283,7 +286,7 @@ func (tx *Tx) commit() (State, error) {
 	}
 	h.Roots = tx.auth.roots
 	h.Revision++
-	return tx.v.writeHead(tx.w, h)
+	return tx.v.writeHead(tx.w, tx.k, h)
 }
 
 // indexEntry is what an HMAC index key points to.
@@ -294,7 +297,7 @@ type indexEntry struct {
 
 func (tx *Tx) indexGet(purpose, value string) (*indexEntry, error) {
 	var e indexEntry
-	ok, err := tx.getJSON(bucketIndex, tx.v.keys.mac(purpose, value), &e)
+	ok, err := tx.getJSON(bucketIndex, tx.k.mac(purpose, value), &e)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -302,11 +305,11 @@ func (tx *Tx) indexGet(purpose, value string) (*indexEntry, error) {
 }
 
 func (tx *Tx) indexPut(purpose, value string, e indexEntry) error {
-	return tx.putJSON(bucketIndex, tx.v.keys.mac(purpose, value), e)
+	return tx.putJSON(bucketIndex, tx.k.mac(purpose, value), e)
 }
 
 func (tx *Tx) indexDelete(purpose, value string) error {
-	return tx.delete(bucketIndex, tx.v.keys.mac(purpose, value))
+	return tx.delete(bucketIndex, tx.k.mac(purpose, value))
 }
 
 // exists reports whether bucket holds key.

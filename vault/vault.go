@@ -7,9 +7,10 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -38,6 +39,16 @@ type Options struct {
 	// AcceptRollback trusts the vault's state as it is now, even if older
 	// than one seen before: the explicit step after a deliberate restore.
 	AcceptRollback bool
+	// DataKey opens the vault with its data key itself rather than with
+	// Identities: what keymint's agent holds ([Unlock] returns it). It is
+	// checked against the vault's key check as a decrypted one is.
+	DataKey []byte
+	// FollowRekey keeps Identities after opening, so that when another
+	// process rekeys the vault this Vault decrypts the new data key and
+	// goes on instead of failing with [ErrRekeyed] (follow.go): for a
+	// server, which should outlive a rekey. For a passphrase that keeps
+	// its scrypt identity, the passphrase, in memory.
+	FollowRekey bool
 }
 
 func (o *Options) now() time.Time {
@@ -62,11 +73,26 @@ type Vault struct {
 	store Store
 	path  string
 	id    []byte
-	keys  *keys
-	opts  Options
-	guard *rollbackGuard
-	batch batcher // see Batch
+	// current are the keys of the data key: replaced only when the vault
+	// follows a rekey made elsewhere (follow.go). A transaction loads them
+	// once, at its begin.
+	current atomic.Pointer[keys]
+	opts    Options
+	guard   *rollbackGuard
+	batch   batcher // see Batch
+	// following serializes following a rekey: one decryption, not one
+	// per goroutine that saw it.
+	following sync.Mutex
 }
+
+func newVault(store Store, path string, id []byte, k *keys, opts Options, guard *rollbackGuard) *Vault {
+	v := &Vault{store: store, path: path, id: id, opts: opts, guard: guard}
+	v.current.Store(k)
+	return v
+}
+
+// keys returns the keys transactions begin under now.
+func (v *Vault) keys() *keys { return v.current.Load() }
 
 // maxConflictRetries bounds how often Update runs a transaction again after
 // losing to a concurrent one.
@@ -173,7 +199,7 @@ func CreateIn(store Store, name string, co CreateOptions) (*Vault, error) {
 		}
 	}
 	guard, _ := newRollbackGuard(name, "", id) // in memory: never fails
-	v := &Vault{store: store, path: name, id: id, keys: k, opts: co.Options, guard: guard}
+	v := newVault(store, name, id, k, co.Options, guard)
 	v.opts.Identities = nil
 	var st State
 	err = store.Update(func(w WriteTx) error {
@@ -313,7 +339,7 @@ func readHeader(st ReadTx) (*header, error) {
 // format. It refuses a vault or directory others can write to, and a state
 // older than one this machine has seen (see Options).
 func Open(path string, opts Options) (*Vault, error) {
-	if len(opts.Identities) == 0 {
+	if len(opts.Identities) == 0 && opts.DataKey == nil {
 		return nil, ErrNoIdentity
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -329,7 +355,7 @@ func Open(path string, opts Options) (*Vault, error) {
 // in one transaction. name says where the store is, in messages and in the
 // remembered state.
 func OpenStore(store Store, name string, opts Options) (*Vault, error) {
-	if len(opts.Identities) == 0 {
+	if len(opts.Identities) == 0 && opts.DataKey == nil {
 		return nil, ErrNoIdentity
 	}
 	// The header, and the sealed index key and head with it, are read in
@@ -351,33 +377,22 @@ func OpenStore(store Store, name string, opts Options) (*Vault, error) {
 	}); err != nil {
 		return nil, err
 	}
-	r, err := age.Decrypt(bytes.NewReader(h.dataKey), opts.Identities...)
-	if err != nil {
-		var noMatch *age.NoIdentityMatchError
-		if errors.As(err, &noMatch) {
-			return nil, ErrWrongIdentity
-		}
-		return nil, fmt.Errorf("%w: %v", ErrWrongIdentity, err)
-	}
-	dataKey, err := io.ReadAll(io.LimitReader(r, 64))
-	if err != nil || len(dataKey) != 32 {
-		return nil, fmt.Errorf("decrypt data key: %w", ErrCorrupt)
-	}
-	k, err := deriveKeys(dataKey)
+	k, err := unlockKeys(h, opts)
 	if err != nil {
 		return nil, err
-	}
-	if subtle.ConstantTimeCompare(k.check, h.keyCheck) != 1 {
-		return nil, fmt.Errorf("data key does not match: %w", ErrCorrupt)
 	}
 	guard, err := newRollbackGuard(name, opts.StateDir, h.id)
 	if err != nil {
 		return nil, err
 	}
 	// The identities (for a passphrase, the passphrase itself) are needed
-	// no more: the Vault keeps only the keys derived from the data key.
-	opts.Identities = nil
-	v := &Vault{store: store, path: name, id: h.id, keys: k, opts: opts, guard: guard}
+	// no more, unless to follow a rekey: the Vault keeps only the keys
+	// derived from the data key.
+	if !opts.FollowRekey {
+		opts.Identities = nil
+	}
+	opts.DataKey = nil
+	v := newVault(store, name, h.id, k, opts, guard)
 	if h.format < FormatVersion {
 		// Format 1 derived its index key and had no head: its migration
 		// stores the one and writes the other. Either may have been done
@@ -414,11 +429,11 @@ func (v *Vault) loadIndexKey(sealed []byte) error {
 	if sealed == nil {
 		return &TamperError{Bucket: bucketMeta, What: "the index key is missing"}
 	}
-	ik, err := v.keys.open(v.id, bucketMeta, metaIndexKey, sealed)
+	ik, err := v.keys().open(v.id, bucketMeta, metaIndexKey, sealed)
 	if err != nil || len(ik) != 32 {
 		return &TamperError{Bucket: bucketMeta, What: "the index key failed authentication"}
 	}
-	v.keys.indexKey = ik
+	v.keys().indexKey = ik
 	return nil
 }
 
@@ -426,7 +441,7 @@ func (v *Vault) loadIndexKey(sealed []byte) error {
 // would (see begin), and remembers its state; accept takes it as the
 // newest whatever was seen before.
 func (v *Vault) checkHeadAtOpen(sealedHead []byte, accept bool) error {
-	hd, state, err := v.openHead(sealedHead)
+	hd, state, err := v.openHead(v.keys(), sealedHead)
 	if err != nil {
 		return err
 	}
@@ -463,6 +478,7 @@ func (v *Vault) Update(fn func(*Tx) error) error {
 		var committed State
 		var kept error
 		floor := v.guard.newest()
+		seen := v.keys()
 		err := v.store.Update(func(w WriteTx) error {
 			kept = nil
 			tx, err := v.begin(w, w, floor)
@@ -481,6 +497,12 @@ func (v *Vault) Update(fn func(*Tx) error) error {
 		if errors.Is(err, ErrConflict) && attempt < maxConflictRetries {
 			continue
 		}
+		if errors.Is(err, errKeyChanged) && v.canFollow() && attempt < maxConflictRetries {
+			if err := v.follow(seen); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -495,20 +517,29 @@ func (v *Vault) Update(fn func(*Tx) error) error {
 
 // View runs fn in one read-only transaction.
 func (v *Vault) View(fn func(*Tx) error) error {
-	var seen State
-	floor := v.guard.newest()
-	err := v.store.View(func(st ReadTx) error {
-		tx, err := v.begin(st, nil, floor)
+	for attempt := 0; ; attempt++ {
+		var seen State
+		floor := v.guard.newest()
+		under := v.keys()
+		err := v.store.View(func(st ReadTx) error {
+			tx, err := v.begin(st, nil, floor)
+			if err != nil {
+				return err
+			}
+			seen = tx.state
+			return fn(tx)
+		})
+		if errors.Is(err, errKeyChanged) && v.canFollow() && attempt < maxConflictRetries {
+			if err := v.follow(under); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		seen = tx.state
-		return fn(tx)
-	})
-	if err != nil {
-		return err
+		return v.guard.saw(seen, false)
 	}
-	return v.guard.saw(seen, false)
 }
 
 // begin starts a transaction on the state st reads, after checking it is
@@ -521,13 +552,14 @@ func (v *Vault) begin(st ReadTx, w WriteTx, floor State) (*Tx, error) {
 	if !bytes.Equal(h.id, v.id) {
 		return nil, fmt.Errorf("a different vault is now at %s: %w", v.path, ErrRekeyed)
 	}
-	if subtle.ConstantTimeCompare(h.keyCheck, v.keys.check) != 1 {
-		return nil, ErrRekeyed
+	k := v.keys()
+	if subtle.ConstantTimeCompare(h.keyCheck, k.check) != 1 {
+		return nil, errKeyChanged
 	}
 	if h.format != FormatVersion {
 		return nil, fmt.Errorf("%s changed to format %d while open: %w", v.path, h.format, ErrRekeyed)
 	}
-	hd, state, err := v.readHead(st)
+	hd, state, err := v.readHead(st, k)
 	if err != nil {
 		return nil, err
 	}
@@ -537,13 +569,17 @@ func (v *Vault) begin(st ReadTx, w WriteTx, floor State) (*Tx, error) {
 	if err := v.guard.check(state, floor); err != nil {
 		return nil, err
 	}
-	tx := v.newTx(st, w, hd)
+	tx := v.newTxUnder(st, w, hd, k)
 	tx.state = state
 	return tx, nil
 }
 
 func (v *Vault) newTx(st ReadTx, w WriteTx, h *head) *Tx {
-	return &Tx{rd: st, w: w, v: v, now: v.opts.now(), head: h, auth: newAuth(st, v.keys, h.Roots)}
+	return v.newTxUnder(st, w, h, v.keys())
+}
+
+func (v *Vault) newTxUnder(st ReadTx, w WriteTx, h *head, k *keys) *Tx {
+	return &Tx{rd: st, w: w, v: v, k: k, now: v.opts.now(), head: h, auth: newAuth(st, k, h.Roots)}
 }
 
 // Generation reads the vault's change counter: a server polls it to learn,

@@ -108,7 +108,7 @@ func (a *app) runVaultRekey(o rekeyOptions) error {
 	if l.Passphrase {
 		to = "the passphrase"
 	}
-	_, err = fmt.Fprintf(a.io.Out, "rekeyed: %s re-sealed under a new data key, encrypted to %s, in %s; every secret stays valid; restart any running keymint serve\n",
+	_, err = fmt.Fprintf(a.io.Out, "rekeyed: %s re-sealed under a new data key, encrypted to %s, in %s; every secret stays valid; a running keymint serve goes on under the new key if its identity is still a recipient\n",
 		plural(rep.Records, "record"), to, time.Since(start).Round(time.Millisecond))
 	return err
 }

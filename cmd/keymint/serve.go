@@ -366,7 +366,9 @@ func (a *app) serveVault(o serveOptions, listenHost string) (servedVault, error)
 		if sv.v, sv.dev, sv.cleanup, err = a.newDevVault(); err != nil {
 			return servedVault{}, err
 		}
-	} else if sv.v, err = a.openVault(); err != nil {
+	} else if sv.v, err = a.openVaultWith(func(o *vault.Options) { o.FollowRekey = true }); err != nil {
+		// A server outlives a rekey: it keeps its identity to unlock
+		// the new data key (vault/unlock.go).
 		return servedVault{}, err
 	}
 	err = sv.v.View(func(tx *vault.Tx) (err error) { sv.settings, err = tx.Settings(); return err })
