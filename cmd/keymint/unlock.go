@@ -7,38 +7,101 @@ import (
 	"os"
 	"strings"
 
+	"github.com/keymint/keymint/agent"
 	"github.com/keymint/keymint/vault"
 )
 
 // errNoUnlock is returned when nothing can unlock the vault and no person is
 // there to type a passphrase: never wait for input that will not come.
-var errNoUnlock = errors.New("nothing to unlock the vault with: set --identity FILE (KEYMINT_IDENTITY_FILE), KEYMINT_IDENTITY, KEYMINT_PASSPHRASE or --passphrase-file, or run in a terminal to type the passphrase")
+var errNoUnlock = errors.New("nothing to unlock the vault with: set --identity FILE (KEYMINT_IDENTITY_FILE), KEYMINT_IDENTITY, KEYMINT_PASSPHRASE or --passphrase-file, start an agent (keymint agent start), or run in a terminal to type the passphrase")
 
 // openVault unlocks the configured vault.
 func (a *app) openVault() (*vault.Vault, error) {
 	return a.openVaultWith(func(*vault.Options) {})
 }
 
-// openVaultWith unlocks the configured vault with options adjusted.
+// openVaultWith unlocks the configured vault with options adjusted: with
+// the key of the vault's agent if one is running and no source is set
+// explicitly, else from the first source set (see identities).
 func (a *app) openVaultWith(adjust func(*vault.Options)) (*vault.Vault, error) {
 	// Say there is no vault before asking for what would unlock it: never
 	// prompt for a passphrase, or advise setting an identity, for nothing.
 	if _, err := os.Stat(a.cfg.Vault); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrNoVault)
 	}
+	v, agentErr := a.openWithAgent(adjust)
+	if v != nil {
+		return v, nil
+	}
 	ids, source, err := a.identities()
+	if errors.Is(err, errNoUnlock) && agentErr != nil {
+		// The agent was the only way in: say why it was not.
+		return nil, agentErr
+	}
 	if err != nil {
 		return nil, err
 	}
-	opts := vault.Options{Now: a.now, Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor(), Command: a.command, StateDir: a.stateDir()}
-	adjust(&opts)
-	v, err := vault.Open(a.cfg.Vault, opts)
+	if agentErr != nil {
+		fmt.Fprintf(a.io.Err, "keymint: not using the agent: %s\n", oneLine(agentErr.Error()))
+	}
+	v, err = vault.Open(a.cfg.Vault, a.vaultOptions(func(o *vault.Options) { o.Identities = ids }, adjust))
 	if errors.Is(err, vault.ErrWrongIdentity) {
 		// Name the source tried: it was the only one.
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	if err != nil {
 		return nil, err
+	}
+	return v, nil
+}
+
+// vaultOptions are the options every command opens the vault with, then
+// adjusted.
+func (a *app) vaultOptions(adjust ...func(*vault.Options)) vault.Options {
+	opts := vault.Options{Now: a.now, LockTimeout: a.cfg.LockTimeout, Actor: actor(), Command: a.command, StateDir: a.stateDir()}
+	for _, f := range adjust {
+		f(&opts)
+	}
+	return opts
+}
+
+// explicitSource reports whether an identity or passphrase is set by the
+// environment, a flag or the config file: then it is the one used, and an
+// agent is not asked.
+func (a *app) explicitSource() bool {
+	return a.getenv("KEYMINT_IDENTITY") != "" || a.cfg.identityExplicit ||
+		a.getenv("KEYMINT_PASSPHRASE") != "" || a.cfg.PassphraseFile != ""
+}
+
+// openWithAgent opens the vault with the data key of its agent (keymint
+// agent start). It returns no vault, to unlock as usual, when a source is
+// set explicitly, when no agent runs for this vault, or when the options
+// ask to follow rekeys (serve), which needs the identity itself; and no
+// vault but an error when an agent runs but cannot help, such as one that
+// holds the key from before a rekey.
+func (a *app) openWithAgent(adjust func(*vault.Options)) (*vault.Vault, error) {
+	opts := a.vaultOptions(adjust)
+	if a.explicitSource() || opts.FollowRekey {
+		return nil, nil
+	}
+	path, lock, err := a.agentSocket()
+	if err != nil {
+		return nil, nil // no agent, or a vault that the usual open will report on
+	}
+	key, err := agent.Key(path, lock)
+	if errors.Is(err, agent.ErrNoAgent) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	opts.DataKey = key
+	v, err := vault.Open(a.cfg.Vault, opts)
+	if err != nil {
+		// Rekeyed between the two reads, or a failure the usual open
+		// reports itself.
+		return nil, nil
 	}
 	return v, nil
 }
@@ -215,7 +278,7 @@ func (a *app) openVaultKeepingIdentities() (*unlockedVault, error) {
 			return nil, err
 		}
 	}
-	v, err := vault.Open(a.cfg.Vault, vault.Options{Now: a.now, Identities: ids, LockTimeout: a.cfg.LockTimeout, Actor: actor(), Command: a.command, StateDir: a.stateDir()})
+	v, err := vault.Open(a.cfg.Vault, a.vaultOptions(func(o *vault.Options) { o.Identities = ids }))
 	if errors.Is(err, vault.ErrWrongIdentity) {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
