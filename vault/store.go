@@ -6,9 +6,10 @@ import "errors"
 // values. Everything in this package above the store (sealing, the index,
 // records, the audit log, usage counters and the authentication of the
 // whole state) goes through this interface alone, and so does every package
-// above vault. Two stores are built: the bbolt file ([openBoltStore], the
-// embedded default) and an in-memory one ([NewMemStore], for tests); an etcd
-// store can be a third without changing anything above it.
+// above vault. Three stores are built: the bbolt file ([openBoltStore], the
+// embedded default), etcd ([OpenEtcdStore], shared by replicas on several
+// machines) and an in-memory one ([NewMemStore], for tests); nothing above
+// this interface knows which it runs on.
 //
 // What a store must guarantee:
 //

@@ -28,6 +28,7 @@ var storeMakers = map[string]func(t *testing.T) Store{
 		return openBoltStore(path, 5*time.Second)
 	},
 	"memory": func(*testing.T) Store { return NewMemStore() },
+	"etcd":   func(t *testing.T) Store { return newTestEtcdStore(t) },
 }
 
 // TestStoreConformance checks what the Store interface promises (store.go)
