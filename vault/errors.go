@@ -6,7 +6,7 @@ import "errors"
 // and say what to do.
 var (
 	ErrNoVault       = errors.New("no vault at this path; create one with `keymint init` or set --vault")
-	ErrExists        = errors.New("a file already exists at this path; choose another --vault or remove it")
+	ErrExists        = errors.New("a vault (or another file) is already there, and keymint never replaces one: choose another location")
 	ErrNotVault      = errors.New("file is not a keymint vault (or is truncated); check --vault, or restore from a backup")
 	ErrNewerFormat   = errors.New("vault was written by a newer keymint; upgrade keymint to open it")
 	ErrWrongIdentity = errors.New("none of the given identities can unlock this vault; check --identity, KEYMINT_IDENTITY or the passphrase")

@@ -60,6 +60,9 @@ type WriteTx interface {
 	Delete(bucket string, key []byte) error
 	// NextSequence increments bucket's sequence and returns the new value.
 	NextSequence(bucket string) (uint64, error)
+	// SetSequence sets bucket's sequence: for a copy of a whole store
+	// (copy.go), which must carry the audit log's sequence over.
+	SetSequence(bucket string, seq uint64) error
 }
 
 // ErrConflict reports that a write transaction lost to a concurrent one and

@@ -203,6 +203,19 @@ func (t *boltTx) NextSequence(bucket string) (seq uint64, err error) {
 	return seq, err
 }
 
+func (t *boltTx) SetSequence(bucket string, seq uint64) (err error) {
+	t.wrote = true
+	if ferr := readingFile(func() {
+		var b *bolt.Bucket
+		if b, err = t.btx.CreateBucketIfNotExists([]byte(bucket)); err == nil {
+			err = b.SetSequence(seq)
+		}
+	}); ferr != nil {
+		return ferr
+	}
+	return err
+}
+
 // DamagedError reports a vault file that bbolt cannot read: truncated, or a
 // page that is not what bbolt wrote. It wraps [ErrNotVault].
 type DamagedError struct {

@@ -185,6 +185,15 @@ func testStoreSequence(t *testing.T, s Store) {
 	if err := s.View(func(tx ReadTx) (err error) { cur, err = tx.Sequence("q"); return err }); err != nil || cur != 3 {
 		t.Errorf("after a failed update the sequence is %d (%v), want 3", cur, err)
 	}
+	// SetSequence sets it, and the next one follows it.
+	mustUpdate(t, s, func(tx WriteTx) error { return tx.SetSequence("q", 1000) })
+	mustUpdate(t, s, func(tx WriteTx) error {
+		n, err := tx.NextSequence("q")
+		if err == nil && n != 1001 {
+			err = fmt.Errorf("after SetSequence 1000, NextSequence = %d, want 1001", n)
+		}
+		return err
+	})
 }
 
 func testStoreRollback(t *testing.T, s Store) {

@@ -546,6 +546,21 @@ func (t *etcdTx) Delete(bucket string, key []byte) error {
 	return nil
 }
 
+func (t *etcdTx) SetSequence(bucket string, seq uint64) error {
+	if t.writes == nil {
+		return errors.New("etcd store: sequence in a read-only transaction")
+	}
+	t.writes[t.s.sequenceKey(bucket)] = etcdWrite{value: binary.BigEndian.AppendUint64(nil, seq)}
+	return nil
+}
+
+// Limits returns the most operations and bytes one commit may have: a copy
+// into the store (copy.go) writes in commits of at most that.
+func (s *EtcdStore) Limits() (ops, bytes int) {
+	// One operation and its compare are the commit key's.
+	return s.maxOps - 1, s.maxBytes - 2*(len(s.commitKey())+txnOpOverhead)
+}
+
 func (t *etcdTx) NextSequence(bucket string) (uint64, error) {
 	if t.writes == nil {
 		return 0, errors.New("etcd store: sequence in a read-only transaction")

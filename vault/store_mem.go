@@ -175,6 +175,14 @@ func (t *memTx) Delete(bucket string, key []byte) error {
 	return nil
 }
 
+func (t *memTx) SetSequence(bucket string, seq uint64) error {
+	if t.writes == nil {
+		return fmt.Errorf("memory store: sequence in a read-only transaction")
+	}
+	t.writable(bucket).seq = seq
+	return nil
+}
+
 func (t *memTx) NextSequence(bucket string) (uint64, error) {
 	if t.writes == nil {
 		return 0, fmt.Errorf("memory store: sequence in a read-only transaction")

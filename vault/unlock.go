@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"filippo.io/age"
 )
@@ -36,12 +35,14 @@ type Unlocked struct {
 	DataKey []byte
 }
 
-// PeekLock reads the Lock of the vault file at path without unlocking it.
-func PeekLock(path string, opts Options) (Lock, error) {
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return Lock{}, fmt.Errorf("%s: %w", path, ErrNoVault)
-	}
-	return PeekStoreLock(openBoltStore(path, opts.lockTimeout()))
+// PeekLock reads the Lock of the vault at l without unlocking it.
+func PeekLock(l Location, opts Options) (Lock, error) {
+	var lock Lock
+	err := l.withStore(opts, func(s Store) (err error) {
+		lock, err = PeekStoreLock(s)
+		return err
+	})
+	return lock, err
 }
 
 // PeekStoreLock reads the Lock of the vault in store.
@@ -58,21 +59,20 @@ func PeekStoreLock(store Store) (Lock, error) {
 	return l, err
 }
 
-// Unlock decrypts the data key of the vault file at path with
-// opts.Identities and returns it with its Lock, without opening the vault:
-// for an agent, which holds it for later commands. Open the vault with
-// [Options.DataKey] to check the rest.
-func Unlock(path string, opts Options) (*Unlocked, error) {
+// Unlock decrypts the data key of the vault at l with opts.Identities and
+// returns it with its Lock, without opening the vault: for an agent, which
+// holds it for later commands. Open the vault with [Options.DataKey] to
+// check the rest.
+func Unlock(l Location, opts Options) (*Unlocked, error) {
 	if len(opts.Identities) == 0 {
 		return nil, ErrNoIdentity
 	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", path, ErrNoVault)
-	}
 	var h *header
-	if err := openBoltStore(path, opts.lockTimeout()).View(func(st ReadTx) (err error) {
-		h, err = readHeader(st)
-		return err
+	if err := l.withStore(opts, func(s Store) error {
+		return s.View(func(st ReadTx) (err error) {
+			h, err = readHeader(st)
+			return err
+		})
 	}); err != nil {
 		return nil, err
 	}

@@ -17,11 +17,11 @@ func TestUnlockDataKey(t *testing.T) {
 	tv := newTestVault(t)
 	f := newRekeyFixture(t, tv, 2)
 	opts := vault.Options{Identities: []age.Identity{tv.Identity}, LockTimeout: 5 * time.Second}
-	u, err := vault.Unlock(tv.Path, opts)
+	u, err := vault.Unlock(vault.Location{File: tv.Path}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lock, err := vault.PeekLock(tv.Path, vault.Options{})
+	lock, err := vault.PeekLock(vault.Location{File: tv.Path}, vault.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestUnlockDataKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	tv.Vault = nv
-	after, err := vault.PeekLock(tv.Path, vault.Options{})
+	after, err := vault.PeekLock(vault.Location{File: tv.Path}, vault.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestUnlockDataKey(t *testing.T) {
 	if _, err := vault.Open(tv.Path, vault.Options{DataKey: u.DataKey, LockTimeout: 5 * time.Second}); !errors.Is(err, vault.ErrWrongIdentity) {
 		t.Errorf("open with the data key from before the rekey: %v, want ErrWrongIdentity", err)
 	}
-	if _, err := vault.Unlock(tv.Path, vault.Options{LockTimeout: 5 * time.Second}); !errors.Is(err, vault.ErrNoIdentity) {
+	if _, err := vault.Unlock(vault.Location{File: tv.Path}, vault.Options{LockTimeout: 5 * time.Second}); !errors.Is(err, vault.ErrNoIdentity) {
 		t.Errorf("Unlock with no identity: %v", err)
 	}
 }

@@ -7,15 +7,14 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Options configure how a vault is opened.
@@ -83,6 +82,9 @@ type Vault struct {
 	// following serializes following a rekey: one decryption, not one
 	// per goroutine that saw it.
 	following sync.Mutex
+	// closer is what Close releases: the connection of a store opened for
+	// this Vault (OpenAt), or nil.
+	closer io.Closer
 }
 
 func newVault(store Store, path string, id []byte, k *keys, opts Options, guard *rollbackGuard) *Vault {
@@ -117,51 +119,18 @@ type CreateOptions struct {
 // Create makes a new vault at path. It builds the vault in a temporary file in
 // the same directory and links it into place only when complete, so a crash
 // never leaves half a vault, and it never replaces an existing file.
-func Create(path string, co CreateOptions) (err error) {
+func Create(path string, co CreateOptions) error {
 	if len(co.Recipients) == 0 {
 		return errors.New("no recipients to encrypt the vault to")
 	}
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("%s: %w", path, ErrExists)
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create vault directory: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".keymint-init-*")
-	if err != nil {
-		return fmt.Errorf("create temporary vault: %w", err)
-	}
-	tmpPath := tmp.Name()
-	tmp.Close()
-	defer func() {
-		if err != nil {
-			os.Remove(tmpPath)
+	var v *Vault
+	if err := buildFile(path, co.lockTimeout(), func(store Store, tmpPath string) error {
+		var err error
+		if v, err = CreateIn(store, tmpPath, co); err != nil {
+			return fmt.Errorf("build vault: %w", err)
 		}
-	}()
-	// os.CreateTemp made it empty and 0600; bbolt initialises an empty file
-	// as a new database.
-	db, err := bolt.Open(tmpPath, 0o600, &bolt.Options{Timeout: co.lockTimeout()})
-	if err != nil {
-		return fmt.Errorf("open temporary vault: %w", err)
-	}
-	err = db.Close()
-	if err != nil {
-		return fmt.Errorf("close temporary vault: %w", err)
-	}
-	v, err := CreateIn(openBoltStore(tmpPath, co.lockTimeout()), tmpPath, co)
-	if err != nil {
-		return fmt.Errorf("build vault: %w", err)
-	}
-	// Link, unlike rename, fails if path appeared meanwhile: never clobber.
-	if err := os.Link(tmpPath, path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s: %w", path, ErrExists)
-		}
-		return fmt.Errorf("move vault into place: %w", err)
-	}
-	os.Remove(tmpPath)
-	if err := syncDir(dir); err != nil {
+		return nil
+	}); err != nil {
 		return err
 	}
 	// Remember the new vault's first state, so that a copy of an older

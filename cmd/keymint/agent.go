@@ -147,21 +147,25 @@ func agentEnded(err error) error {
 // never from an agent, and checks it opens with the key: an agent must not
 // hold the key of a vault that would then fail (tampered, rolled back).
 func (a *app) unlockForAgent() (*vault.Unlocked, error) {
-	if _, err := os.Stat(a.cfg.Vault); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrNoVault)
+	loc, err := a.location()
+	if err != nil {
+		return nil, err
+	}
+	if err := loc.Exists(); err != nil {
+		return nil, err
 	}
 	ids, source, err := a.identities()
 	if err != nil {
 		return nil, err
 	}
-	u, err := vault.Unlock(a.cfg.Vault, vault.Options{Identities: ids, LockTimeout: a.cfg.LockTimeout})
+	u, err := vault.Unlock(loc, vault.Options{Identities: ids, LockTimeout: a.cfg.LockTimeout})
 	if errors.Is(err, vault.ErrWrongIdentity) {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if _, err := vault.Open(a.cfg.Vault, a.vaultOptions(func(o *vault.Options) { o.DataKey = u.DataKey })); err != nil {
+	if _, err := a.openAt(loc, a.vaultOptions(func(o *vault.Options) { o.DataKey = u.DataKey })); err != nil {
 		clear(u.DataKey)
 		return nil, err
 	}
@@ -264,13 +268,22 @@ func (e errNoAgent) Error() string { return "no agent is running for " + e.vault
 // agentSocket is the socket of the configured vault's agent, and the
 // vault's Lock.
 func (a *app) agentSocket() (string, vault.Lock, error) {
-	lock, err := vault.PeekLock(a.cfg.Vault, vault.Options{LockTimeout: a.cfg.LockTimeout})
+	loc, err := a.location()
+	if err != nil {
+		return "", vault.Lock{}, err
+	}
+	return a.agentSocketOf(loc)
+}
+
+// agentSocketOf is agentSocket for the vault at loc.
+func (a *app) agentSocketOf(loc vault.Location) (string, vault.Lock, error) {
+	lock, err := vault.PeekLock(loc, vault.Options{LockTimeout: a.cfg.LockTimeout})
 	if err != nil {
 		return "", vault.Lock{}, err
 	}
 	dir, err := agent.Dir(a.getenv("XDG_RUNTIME_DIR"), false)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", lock, errNoAgent{a.cfg.Vault}
+		return "", lock, errNoAgent{loc.String()}
 	}
 	if err != nil {
 		return "", lock, err

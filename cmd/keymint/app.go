@@ -43,6 +43,9 @@ type app struct {
 	// command is the command line's command, without its arguments (which
 	// may name secrets): what the audit log says made a change.
 	command string
+	// atExit runs when the command ends: closing what it opened, such as
+	// a connection to etcd.
+	atExit []func() error
 }
 
 func run(args []string, io *streams, getenv func(string) string) int {
@@ -62,6 +65,10 @@ func (a *app) run(args []string) int {
 	root.SetOut(cobraOut)
 	root.SetErr(cobraErr)
 	err := root.Execute()
+	for _, f := range a.atExit {
+		_ = f() // closing a connection the command is done with
+	}
+	a.atExit = nil
 	cobraOut.Flush()
 	cobraErr.Flush()
 	if err == nil {

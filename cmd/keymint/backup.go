@@ -157,6 +157,9 @@ func (a *app) runVaultRestore(o vaultRestoreOptions) error {
 	if o.yes && !o.force {
 		return usagef("--yes confirms --force; give both to replace a vault")
 	}
+	if vault.IsEtcdURL(a.cfg.Vault) {
+		return usagef("a backup is restored to a vault file: give --vault FILE, then copy it into etcd with keymint vault copy --to %s", a.cfg.Vault)
+	}
 	f, err := os.Open(o.file)
 	if err != nil {
 		return fmt.Errorf("open backup: %w", err)

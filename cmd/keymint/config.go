@@ -36,9 +36,28 @@ type config struct {
 	LogFormat    string   `mapstructure:"log-format"`
 	TrustedProxy []string `mapstructure:"trusted-proxy"`
 
+	// Etcd is how to reach a vault in etcd (vault: etcd://...).
+	Etcd etcdSettings `mapstructure:",squash"`
+
 	// identityExplicit is set when the identity file was named rather than
 	// defaulted, so a missing file is an error instead of a fallback.
 	identityExplicit bool
+}
+
+// etcdSettings reach a vault in etcd: TLS files, a user (whose password is
+// KEYMINT_ETCD_PASSWORD or the first line of PasswordFile, never a setting's
+// value), how long a request may take, and the cluster's transaction limits
+// when raised from etcd's defaults.
+type etcdSettings struct {
+	CA           string `mapstructure:"etcd-ca"`
+	Cert         string `mapstructure:"etcd-cert"`
+	Key          string `mapstructure:"etcd-key"`
+	Username     string `mapstructure:"etcd-username"`
+	PasswordFile string `mapstructure:"etcd-password-file"`
+	// Timeout is parsed by parseDuration, not by the decoder.
+	Timeout         time.Duration `mapstructure:"-"`
+	MaxTxnOps       int           `mapstructure:"etcd-max-txn-ops"`
+	MaxRequestBytes int           `mapstructure:"etcd-max-request-bytes"`
 }
 
 // envNames maps each setting to its variable. The identity file's variable
@@ -57,6 +76,15 @@ var envNames = map[string]string{
 	"tls-key":         "KEYMINT_TLS_KEY",
 	"log-format":      "KEYMINT_LOG_FORMAT",
 	"trusted-proxy":   "KEYMINT_TRUSTED_PROXY", // comma-separated
+
+	"etcd-ca":                "KEYMINT_ETCD_CA",
+	"etcd-cert":              "KEYMINT_ETCD_CERT",
+	"etcd-key":               "KEYMINT_ETCD_KEY",
+	"etcd-username":          "KEYMINT_ETCD_USERNAME",
+	"etcd-password-file":     "KEYMINT_ETCD_PASSWORD_FILE",
+	"etcd-timeout":           "KEYMINT_ETCD_TIMEOUT",
+	"etcd-max-txn-ops":       "KEYMINT_ETCD_MAX_TXN_OPS",
+	"etcd-max-request-bytes": "KEYMINT_ETCD_MAX_REQUEST_BYTES",
 }
 
 func addGlobalFlags(fs *pflag.FlagSet) {
@@ -110,7 +138,16 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 		return usagef("lock-timeout %q (from --lock-timeout, KEYMINT_LOCK_TIMEOUT or the config file %s): use a duration such as 10s, 2m or 1d", v.GetString("lock-timeout"), cfgFile)
 	}
 	a.cfg.LockTimeout = lockTimeout
-	for _, p := range []*string{&a.cfg.Vault, &a.cfg.Identity, &a.cfg.PassphraseFile, &a.cfg.TLSCert, &a.cfg.TLSKey} {
+	if t := v.GetString("etcd-timeout"); t != "" {
+		if a.cfg.Etcd.Timeout, err = parseDuration(t); err != nil || a.cfg.Etcd.Timeout <= 0 {
+			return usagef("etcd-timeout %q (from KEYMINT_ETCD_TIMEOUT or the config file %s): use a positive duration such as 5s", t, cfgFile)
+		}
+	}
+	if a.cfg.Etcd.MaxTxnOps < 0 || a.cfg.Etcd.MaxRequestBytes < 0 {
+		return usagef("etcd-max-txn-ops and etcd-max-request-bytes must be positive")
+	}
+	e := &a.cfg.Etcd
+	for _, p := range []*string{&a.cfg.Vault, &a.cfg.Identity, &a.cfg.PassphraseFile, &a.cfg.TLSCert, &a.cfg.TLSKey, &e.CA, &e.Cert, &e.Key, &e.PasswordFile} {
 		*p = a.expandHome(*p)
 	}
 	if a.cfg.Vault == "" {

@@ -76,10 +76,17 @@ func (a *app) runInit(o initOptions) error {
 	if err != nil {
 		return err
 	}
-	if fileExists(a.cfg.Vault) {
-		return fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrExists)
+	loc, err := a.location()
+	if err != nil {
+		return err
 	}
-	res := initResult{Vault: a.cfg.Vault}
+	switch err := loc.Exists(); {
+	case err == nil:
+		return fmt.Errorf("%s: %w", loc, vault.ErrExists)
+	case !errors.Is(err, vault.ErrNoVault):
+		return err
+	}
+	res := initResult{Vault: loc.String()}
 	recipients, undoIdentity, err := a.initRecipients(o, &res)
 	if err != nil {
 		return err
@@ -89,7 +96,7 @@ func (a *app) runInit(o initOptions) error {
 		undoIdentity()
 		return err
 	}
-	err = vault.Create(a.cfg.Vault, vault.CreateOptions{
+	err = vault.CreateAt(loc, vault.CreateOptions{
 		Recipients:     recipients,
 		RecipientNames: res.Recipients,
 		Settings:       vault.Settings{KeyPrefix: o.keyPrefix, ClientSecretPrefix: apikey.ClientSecretPrefix(o.keyPrefix), Issuer: o.issuer},
@@ -102,7 +109,7 @@ func (a *app) runInit(o initOptions) error {
 		// A vault that was moved into place before a later step failed is
 		// encrypted to the new identity, which must then stay. One that
 		// appeared meanwhile (ErrExists) is another's.
-		if errors.Is(err, vault.ErrExists) || !fileExists(a.cfg.Vault) {
+		if errors.Is(err, vault.ErrExists) || errors.Is(loc.Exists(), vault.ErrNoVault) {
 			undoIdentity()
 		}
 		return err

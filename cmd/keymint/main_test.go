@@ -90,6 +90,7 @@ func TestScripts(t *testing.T) {
 			"refreshtoken": cmdRefreshtoken, // grant_test.go
 			"freeport":     cmdFreeport,     // serve_test.go
 			"waitport":     cmdWaitport,     // serve_test.go
+			"etcd":         cmdEtcd,         // etcd_test.go
 		},
 	})
 }

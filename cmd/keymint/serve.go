@@ -357,7 +357,7 @@ func (a *app) serveVault(o serveOptions, listenHost string) (servedVault, error)
 	noIssuer := func() error {
 		return usagef("--listen %s is every interface: give --issuer, the URL clients reach this server by (such as https://auth.example)", o.listen)
 	}
-	if a.cfg.Issuer == "" && isUnspecified(listenHost) && (o.dev || !fileExists(a.cfg.Vault)) {
+	if a.cfg.Issuer == "" && isUnspecified(listenHost) && (o.dev || (!vault.IsEtcdURL(a.cfg.Vault) && !fileExists(a.cfg.Vault))) {
 		return servedVault{}, noIssuer()
 	}
 	sv := servedVault{cleanup: func() {}}

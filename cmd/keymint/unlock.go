@@ -24,12 +24,21 @@ func (a *app) openVault() (*vault.Vault, error) {
 // the key of the vault's agent if one is running and no source is set
 // explicitly, else from the first source set (see identities).
 func (a *app) openVaultWith(adjust func(*vault.Options)) (*vault.Vault, error) {
+	loc, err := a.location()
+	if err != nil {
+		return nil, err
+	}
+	return a.openVaultAt(loc, adjust)
+}
+
+// openVaultAt is openVaultWith for the vault at loc.
+func (a *app) openVaultAt(loc vault.Location, adjust func(*vault.Options)) (*vault.Vault, error) {
 	// Say there is no vault before asking for what would unlock it: never
 	// prompt for a passphrase, or advise setting an identity, for nothing.
-	if _, err := os.Stat(a.cfg.Vault); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrNoVault)
+	if err := loc.Exists(); err != nil {
+		return nil, err
 	}
-	v, agentErr := a.openWithAgent(adjust)
+	v, agentErr := a.openWithAgent(loc, adjust)
 	if v != nil {
 		return v, nil
 	}
@@ -44,7 +53,7 @@ func (a *app) openVaultWith(adjust func(*vault.Options)) (*vault.Vault, error) {
 	if agentErr != nil {
 		fmt.Fprintf(a.io.Err, "keymint: not using the agent: %s\n", oneLine(agentErr.Error()))
 	}
-	v, err = vault.Open(a.cfg.Vault, a.vaultOptions(func(o *vault.Options) { o.Identities = ids }, adjust))
+	v, err = a.openAt(loc, a.vaultOptions(func(o *vault.Options) { o.Identities = ids }, adjust))
 	if errors.Is(err, vault.ErrWrongIdentity) {
 		// Name the source tried: it was the only one.
 		return nil, fmt.Errorf("%s: %w", source, err)
@@ -79,12 +88,12 @@ func (a *app) explicitSource() bool {
 // ask to follow rekeys (serve), which needs the identity itself; and no
 // vault but an error when an agent runs but cannot help, such as one that
 // holds the key from before a rekey.
-func (a *app) openWithAgent(adjust func(*vault.Options)) (*vault.Vault, error) {
+func (a *app) openWithAgent(loc vault.Location, adjust func(*vault.Options)) (*vault.Vault, error) {
 	opts := a.vaultOptions(adjust)
 	if a.explicitSource() || opts.FollowRekey {
 		return nil, nil
 	}
-	path, lock, err := a.agentSocket()
+	path, lock, err := a.agentSocketOf(loc)
 	if err != nil {
 		return nil, nil // no agent, or a vault that the usual open will report on
 	}
@@ -97,7 +106,7 @@ func (a *app) openWithAgent(adjust func(*vault.Options)) (*vault.Vault, error) {
 	}
 	defer clear(key)
 	opts.DataKey = key
-	v, err := vault.Open(a.cfg.Vault, opts)
+	v, err := a.openAt(loc, opts)
 	if err != nil {
 		// Rekeyed between the two reads, or a failure the usual open
 		// reports itself.
@@ -250,8 +259,12 @@ type unlockedVault struct {
 // encrypted to its passphrase). A passphrase typed at the terminal is
 // asked for here, once.
 func (a *app) openVaultKeepingIdentities() (*unlockedVault, error) {
-	if _, err := os.Stat(a.cfg.Vault); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", a.cfg.Vault, vault.ErrNoVault)
+	loc, err := a.location()
+	if err != nil {
+		return nil, err
+	}
+	if err := loc.Exists(); err != nil {
+		return nil, err
 	}
 	var ids []vault.Identity
 	var source, pass string
@@ -278,7 +291,7 @@ func (a *app) openVaultKeepingIdentities() (*unlockedVault, error) {
 			return nil, err
 		}
 	}
-	v, err := vault.Open(a.cfg.Vault, a.vaultOptions(func(o *vault.Options) { o.Identities = ids }))
+	v, err := a.openAt(loc, a.vaultOptions(func(o *vault.Options) { o.Identities = ids }))
 	if errors.Is(err, vault.ErrWrongIdentity) {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
