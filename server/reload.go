@@ -362,6 +362,7 @@ func (s *Server) Reload() error {
 }
 
 func (s *Server) reloadLocked() error {
+	start := time.Now()
 	cur := s.current()
 	stale := cur.stale(s.now())
 	d, err := s.read(cur, stale)
@@ -378,31 +379,50 @@ func (s *Server) reloadLocked() error {
 		return err
 	}
 	s.snap.Store(snap)
+	took := time.Since(start)
 	if d.full {
 		s.reloads.full.Add(1)
+		s.metrics.reloads[1].Inc()
 	} else {
 		s.reloads.partial.Add(1)
+		s.metrics.reloads[0].Inc()
 	}
+	s.metrics.reloadSeconds.Observe(took.Seconds())
+	s.metrics.generation.Set(float64(snap.generation))
 	s.log.Info("reloaded the vault", "generation", snap.generation, "previous_generation", cur.generation,
-		"changed", d.changed, "full", d.full, "clients", snap.clients.len(), "keys", snap.keysByID.len())
+		"changed", d.changed, "full", d.full, "clients", snap.clients.len(), "keys", snap.keysByID.len(),
+		"duration", took)
 	return nil
 }
 
 // poll reloads if the vault changed or the key set's publication window
-// moved on. Errors are logged once until they change or clear: the server
-// keeps serving its last snapshot meanwhile, and a vault older than it
-// serves is never taken.
+// moved on, and notes the outcome for /healthz and /readyz. Errors are
+// logged once until they change or clear: the server keeps serving its last
+// snapshot meanwhile, and a vault older than it serves is never taken.
 func (s *Server) poll() {
+	// A change notification that came before this poll began is served
+	// by it, if it moved the generation: the watch lag ends here.
+	noted := s.notedAt.Swap(0)
 	gen, err := s.v.Generation()
+	at := s.now()
 	if err == nil {
 		s.ioMu.Lock()
 		cur := s.current()
-		if gen != cur.generation || cur.stale(s.now()) {
+		if gen != cur.generation || cur.stale(at) {
+			s.reloadingTo.Store(gen)
 			err = s.reloadLocked()
+			s.reloadingTo.Store(0)
+		}
+		if next := s.current(); err == nil && noted != 0 && next.generation != cur.generation {
+			s.metrics.watchLag.Observe(time.Since(time.Unix(0, noted)).Seconds())
 		}
 		s.ioMu.Unlock()
 	}
+	if err != nil {
+		s.metrics.storeError(opReload)
+	}
 	s.setVaultTrouble(err)
+	s.notePoll(at, gen, err)
 	switch {
 	case err != nil && err.Error() != s.lastPollErr:
 		msg := "cannot read the vault; serving what was read before"

@@ -68,11 +68,21 @@ type Options struct {
 	// other caller are ignored, so that no client picks its own throttle
 	// bucket. None by default: every caller is its TCP peer.
 	TrustedProxies []netip.Prefix
+	// Changes, when not nil, tells [Server.Run] that the vault may have
+	// changed: each value (the etcd store's Watch delivers the revision of
+	// every commit) makes Run poll the vault at once, besides every
+	// ReloadInterval, so that a change made by another replica is served
+	// within one reload. Values that arrive while a reload runs make one
+	// more poll, not one each; a poll reloads only when the generation
+	// moved, so usage-only commits cost one generation read. A closed
+	// channel leaves the periodic poll alone.
+	Changes <-chan int64
 }
 
 // Server is keymint's OAuth 2.0 authorization server for the
 // client_credentials grant: the token, discovery, JWKS, introspection,
-// revocation and health endpoints, and the API key check for gateways,
+// revocation, health, readiness and metrics endpoints, and the API key
+// check for gateways,
 // GET /verify (and GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS on
 // /verify/ and a path under it, for Envoy's ext_authz). It is an [http.Handler].
 //
@@ -95,7 +105,7 @@ type Options struct {
 // set, revoked token ids), read in one transaction. [Server.Run] keeps the
 // snapshot fresh, reading after a change only the records that changed (see
 // [Server.Reload]), and writes usage back; without Run the server still
-// answers, from the snapshot taken by [New].
+// answers, from the snapshot taken by [New], but /readyz answers 503.
 type Server struct {
 	v              *vault.Vault
 	issuer         string
@@ -129,6 +139,19 @@ type Server struct {
 	// /healthz; nil when it could (or before the first poll).
 	vaultTrouble atomic.Pointer[string]
 	reloads      reloadCounts
+	// lastPoll is the outcome of the last poll, for /readyz; nil before
+	// the first. reloadingTo is the generation a reload in progress is
+	// reaching for, zero when none is.
+	lastPoll    atomic.Pointer[pollResult]
+	reloadingTo atomic.Uint64
+	// changes is Options.Changes; notedAt is when (time.Now, in Unix
+	// nanoseconds) the oldest change notification not yet followed by a
+	// poll arrived, zero when none is waiting: the watch lag's start.
+	changes <-chan int64
+	notedAt atomic.Int64
+
+	metrics        *metrics
+	metricsHandler http.Handler
 
 	usedMu sync.Mutex
 	used   map[usedRef]struct{} // credentials used since the last flush
@@ -180,6 +203,9 @@ const (
 	pathRevoke        = "/revoke"
 	pathOAuthMetadata = "/.well-known/oauth-authorization-server"
 	pathOIDCMetadata  = "/.well-known/openid-configuration"
+	pathHealth        = "/healthz"
+	pathReady         = "/readyz"
+	pathMetrics       = "/metrics"
 )
 
 // Route is one endpoint of the server, as [Routes] lists it.
@@ -219,7 +245,9 @@ var routeTable = []route{
 	{Route{http.MethodGet, "/verify", "API key check for gateways (also HEAD)"}, (*Server).handleVerify},
 	// Not through the mux: see ServeHTTP and serveVerifySubtree.
 	{Route{"ANY", verifySubtree + "PATH", "the same, for Envoy ext_authz (any method)"}, nil},
-	{Route{http.MethodGet, "/healthz", "health: 200, or 503 while the vault cannot be read"}, (*Server).handleHealth},
+	{Route{http.MethodGet, pathHealth, "liveness: 200, or 503 while the vault cannot be read"}, (*Server).handleHealth},
+	{Route{http.MethodGet, pathReady, "readiness: 200 while the vault is read and served, else 503 and why; for the internal network"}, (*Server).handleReady},
+	{Route{http.MethodGet, pathMetrics, "Prometheus metrics; unauthenticated: internal network only, not through a public proxy"}, (*Server).handleMetrics},
 }
 
 // Routes lists the server's endpoints, in the order its documentation
@@ -336,6 +364,7 @@ func New(opts Options) (*Server, error) {
 		throttle:       newThrottle(defaultThrottle),
 		trustedProxies: proxies,
 		used:           map[usedRef]struct{}{},
+		changes:        opts.Changes,
 	}
 	s.uses = quota.NewLeaser(opts.Vault, opts.Now)
 	if err := s.newAuth(opts.DevSignIn); err != nil {
@@ -360,11 +389,14 @@ func New(opts Options) (*Server, error) {
 	_, _ = rand.Read(decoy) // crypto/rand.Read never fails
 	s.decoy.Secrets = []vault.SecretHash{{MAC: decoy}}
 
+	s.metrics = newMetrics(s)
+	s.metricsHandler = s.metrics.handler()
 	snap, err := s.load()
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s.snap.Store(snap)
+	s.metrics.generation.Set(float64(snap.generation))
 	s.routes()
 	return s, nil
 }
@@ -434,6 +466,7 @@ func (s *Server) Flush() error {
 		return nil
 	}, nil)
 	if err != nil {
+		s.metrics.storeError(opFlush)
 		s.usedMu.Lock()
 		maps.Copy(s.used, refs)
 		s.usedMu.Unlock()
@@ -443,28 +476,69 @@ func (s *Server) Flush() error {
 }
 
 // Run keeps the server's snapshot in step with the vault, polling its
-// generation every ReloadInterval, and every FlushInterval writes
-// last_used_at and gives back the unused part of lapsed quota leases,
-// until ctx is done. It then writes the last uses, gives back every unused
-// leased use, and returns the errors of those final writes, if any. Stop
-// the HTTP server before cancelling ctx: after Run returns, /token refuses
-// to issue and /verify to accept keys (they can no longer count uses).
+// generation at once, every ReloadInterval and whenever Options.Changes
+// delivers a value, and every FlushInterval writes last_used_at and gives
+// back the unused part of lapsed quota leases, until ctx is done. It then
+// writes the last uses, gives back every unused leased use, and returns the
+// errors of those final writes, if any. Stop the HTTP server before
+// cancelling ctx: after Run returns, /token refuses to issue and /verify to
+// accept keys (they can no longer count uses), and /readyz soon answers
+// 503.
+//
+// Polls run on a goroutine of their own, one at a time: a tick or a change
+// notification that comes while one runs makes one more, however many
+// come. Requests never wait for a poll: the snapshot is swapped atomically.
 func (s *Server) Run(ctx context.Context) error {
+	kick := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case kick <- struct{}{}:
+		default: // a poll is already due: it will see this change too
+		}
+	}
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-kick:
+				s.poll()
+			}
+		}
+	}()
+	poke() // at once, for /readyz
 	reload := time.NewTicker(s.reloadInterval)
 	defer reload.Stop()
 	flush := time.NewTicker(s.flushInterval)
 	defer flush.Stop()
+	changes := s.changes
 	for {
 		select {
 		case <-ctx.Done():
-			return errors.Join(s.Flush(), s.uses.Close())
+			<-polled
+			err := s.Flush()
+			if gerr := s.uses.Close(); gerr != nil {
+				s.metrics.storeError(opGiveBack)
+				err = errors.Join(err, gerr)
+			}
+			return err
 		case <-reload.C:
-			s.poll()
+			poke()
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil // closed: the ticker goes on alone
+				continue
+			}
+			s.notedAt.CompareAndSwap(0, time.Now().UnixNano())
+			poke()
 		case <-flush.C:
 			if err := s.Flush(); err != nil {
 				s.log.Warn("cannot write last_used_at; will retry", "err", err)
 			}
 			if err := s.uses.Flush(); err != nil {
+				s.metrics.storeError(opGiveBack)
 				s.log.Warn("cannot give back unused quota; will retry", "err", err)
 			}
 		}
@@ -476,5 +550,9 @@ func (s *Server) revoke(r vault.Revocation) error {
 	add := func(next *snapshot) {
 		next.revoked = next.revoked.apply([]edit[struct{}]{{key: r.JTI}})
 	}
-	return s.write(func(tx *vault.Tx) error { return tx.Revoke(r) }, add)
+	err := s.write(func(tx *vault.Tx) error { return tx.Revoke(r) }, add)
+	if err != nil {
+		s.metrics.storeError(opRevoke)
+	}
+	return err
 }

@@ -110,11 +110,12 @@ func (s *Server) logRequest(r *http.Request, x *exchange, d time.Duration) {
 	// have put a secret or a token in.
 	path := r.Pattern
 	if path == "" {
-		path = "(no route)"
+		path = routeNone
 		if knownPaths[r.URL.Path] {
 			path = r.URL.Path // a known path with another method: 405
 		}
 	}
+	s.metrics.route(path).observe(x.status, d)
 	var buf [12]slog.Attr
 	attrs := append(buf[:0],
 		slog.String("method", r.Method),
@@ -143,14 +144,22 @@ func (s *Server) logRequest(r *http.Request, x *exchange, d time.Duration) {
 	}
 	level := slog.LevelInfo
 	switch {
-	case r.Pattern == "GET /healthz":
-		// Even a 503: its cause, the vault, is logged once by the poll.
+	case r.Pattern == patternHealth || r.Pattern == patternReady || r.Pattern == patternMetrics:
+		// Probes and scrapes, every few seconds. Even a 503: its cause,
+		// the vault, is logged once by the poll.
 		level = slog.LevelDebug
 	case x.status >= 500:
 		level = slog.LevelError
 	}
 	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
+
+// Patterns of the probes and the scrape, which are logged at debug level.
+const (
+	patternHealth  = http.MethodGet + " " + pathHealth
+	patternReady   = http.MethodGet + " " + pathReady
+	patternMetrics = http.MethodGet + " " + pathMetrics
+)
 
 // fail sends an error response and notes it for the log.
 func fail(w http.ResponseWriter, r *http.Request, e *oauthError) {
@@ -261,15 +270,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case "":
 		fail(w, r, badRequest("missing grant_type"))
 		return
-	case token.GrantAuthorizationCode:
-		if e := s.tokenByCode(w, r, form); e != nil {
-			fail(w, r, e)
+	case token.GrantAuthorizationCode, token.GrantRefreshToken:
+		by := s.tokenByCode
+		if grant == token.GrantRefreshToken {
+			by = s.tokenByRefresh
 		}
-		return
-	case token.GrantRefreshToken:
-		if e := s.tokenByRefresh(w, r, form); e != nil {
+		if e := by(w, r, form); e != nil {
 			fail(w, r, e)
+			return
 		}
+		s.metrics.tokens[grant].Inc()
 		return
 	}
 	c, snap, e := s.authenticate(w, r, form)
@@ -293,7 +303,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if e != nil {
 		fail(w, r, e)
+		return
 	}
+	s.metrics.tokens[token.GrantClientCredentials].Inc()
 }
 
 // mint issues c's token for req with [token.Issue], which checks req
@@ -320,7 +332,7 @@ func (s *Server) issueAccess(w http.ResponseWriter, c *vault.Client, snap *snaps
 	var d quota.Decision
 	claims, resp, err := token.Issue(c, req, s.issuer, now, snap.signer, func() error {
 		var err error
-		if d, err = s.uses.Take(&c.Credential); err == nil && !d.Allowed {
+		if d, err = s.take(kindClient, &c.Credential); err == nil && !d.Allowed {
 			err = errLimitReached
 		}
 		return err
@@ -329,6 +341,9 @@ func (s *Server) issueAccess(w http.ResponseWriter, c *vault.Client, snap *snaps
 		writeRateLimit(w.Header(), d, rateLimitPolicy(&c.Credential), now)
 	}
 	if e := issueRefusal(err, d, now); e != nil {
+		if errors.Is(err, errLimitReached) {
+			s.metrics.quotaRefusals[kindIndex(kindClient)].Inc()
+		}
 		return token.Claims{}, token.Response{}, e
 	}
 	s.markUsed(vault.KindClient, c.ID)
@@ -374,6 +389,25 @@ func issueRefusal(err error, d quota.Decision, now time.Time) *oauthError {
 		return &oauthError{status: http.StatusInternalServerError, code: errServerError,
 			description: "cannot issue a token now", cause: err}
 	}
+}
+
+// take counts one use of credential c, of kind kindClient or kindAPIKey,
+// with the server's quota leases, and counts in the metrics a use that
+// waited for a lease to be reserved in the vault, and a vault that could
+// not be written. A use from a lease held costs no vault transaction, and
+// goes on while the vault is unreachable; one that needs a new lease then
+// fails, and the caller answers 503 with Retry-After: uses are never
+// granted uncounted.
+func (s *Server) take(kind string, c *vault.Credential) (quota.Decision, error) {
+	start := time.Now()
+	d, err := s.uses.Take(c)
+	if time.Since(start) > leaseWaitThreshold {
+		s.metrics.leaseWaits[kindIndex(kind)].Inc()
+	}
+	if err != nil && !errors.Is(err, vault.ErrNotFound) {
+		s.metrics.storeError(opLease)
+	}
+	return d, err
 }
 
 // errLimitReached is what mint's count step returns for a use its lease
@@ -540,6 +574,7 @@ func (s *Server) revokeRefresh(w http.ResponseWriter, r *http.Request, c *vault.
 		fail(w, r, &oauthError{status: http.StatusBadRequest, code: errUnauthorizedClient,
 			description: "the token was not issued to this client", cause: err})
 	case err != nil:
+		s.metrics.storeError(opRevoke)
 		fail(w, r, &oauthError{status: http.StatusServiceUnavailable, code: errTemporarily,
 			description: "cannot record the revocation now; retry", retryAfter: 1, cause: err})
 	default:
@@ -586,11 +621,15 @@ func (s *Server) setVaultTrouble(err error) {
 	}
 }
 
-// handleHealth is /healthz: 200 {"status":"ok"} while the server can read
-// its vault, and 503 {"status":"unavailable","reason":...} while its last
-// poll of the vault failed (removed, unreadable, rolled back), when /token
-// and /verify cannot count uses and the snapshot goes stale. The reason is
-// short and names no path; the log says more, once.
+// handleHealth is /healthz, liveness: 200 {"status":"ok"} while the server
+// can read its vault, and 503 {"status":"unavailable","reason":...} while
+// its last poll of the vault failed (removed, unreadable, rolled back),
+// when /token and /verify cannot count uses and the snapshot goes stale.
+// The reason is short and names no path; the log says more, once. It does
+// not look at how recent the last poll is, nor whether the snapshot has
+// caught up: that is readiness, /readyz (handleReady), which is what a load
+// balancer should route by; /healthz is for deciding on a restart. Both,
+// like /metrics, are unauthenticated, for the internal network.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if reason := s.vaultTrouble.Load(); reason != nil {

@@ -34,7 +34,8 @@ import (
 //	     retired or expired; with WWW-Authenticate: Bearer realm="keymint"
 //	429  the key is over a limit (Retry-After, the RateLimit fields), or too many
 //	     failed checks came from the caller's address (Retry-After)
-//	503  the use cannot be counted now (Retry-After)
+//	503  the use cannot be counted now: the key has no leased use left and
+//	     the vault cannot be written to lease more (Retry-After)
 //
 // Envoy's ext_authz HTTP service keeps the method of the request it checks
 // and appends its path to the configured prefix: so /verify/ followed by
@@ -191,6 +192,7 @@ var verifySubtreeMethods = []string{
 func (s *Server) serveVerifySubtree(w http.ResponseWriter, r *http.Request) {
 	r.Pattern = verifySubtreePattern
 	if !slices.Contains(verifySubtreeMethods, r.Method) {
+		s.metrics.verify[verifyMethod].Inc()
 		w.Header().Set("Allow", strings.Join(verifySubtreeMethods, ", "))
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
@@ -207,8 +209,11 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		e = s.verify(w, r, secret)
 	}
 	if e != nil {
+		s.metrics.verify[outcomeOf(e)].Inc()
 		s.refuseKey(w, r, e)
+		return
 	}
+	s.metrics.verify[verifyAccepted].Inc()
 }
 
 // verify checks secret and counts one use of its key. On success it has
@@ -254,7 +259,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 		// Found by its secret, so a retired one (ErrSecretRetired).
 		return s.keyFailed(w, now, errRetiredKey)
 	}
-	d, err := s.uses.Take(&k.key.Credential)
+	d, err := s.take(kindAPIKey, &k.key.Credential)
 	switch {
 	case errors.Is(err, vault.ErrNotFound):
 		return keyRefused(errKeyRemoved)
@@ -266,6 +271,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, secret string) *
 		writeRateLimit(h, d, k.policy, now)
 	}
 	if !d.Allowed {
+		s.metrics.quotaRefusals[kindIndex(kindAPIKey)].Inc()
 		return &keyRequestError{status: http.StatusTooManyRequests, code: errQuotaExceeded,
 			retryAfter: quota.RetryAfter(d.Status, now),
 			cause:      fmt.Errorf("%d/%s limit reached", d.Status.Limit, d.Status.Period)}

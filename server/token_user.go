@@ -133,6 +133,7 @@ func (s *Server) tokenByCode(w http.ResponseWriter, r *http.Request, form url.Va
 	case errors.Is(err, vault.ErrCodeInvalid), errors.Is(err, errCodeOtherClient), errors.Is(err, errCodeRedirect), errors.Is(err, token.ErrPKCE):
 		return invalidGrant("the authorization code is invalid, expired, or not for this client, redirect URI or code verifier", err)
 	case err != nil:
+		s.metrics.storeError(opGrant)
 		return temporarily(err)
 	}
 	return s.userTokens(w, c, snap, token.UserRequest{UserID: ac.UserID, Scopes: ac.Scopes, AuthTime: ac.AuthTime, JTI: jti}, ac.Nonce, out)
@@ -235,6 +236,7 @@ func (s *Server) tokenByRefresh(w http.ResponseWriter, r *http.Request, form url
 	case errors.Is(err, errScopeWidened):
 		return &oauthError{status: http.StatusBadRequest, code: errInvalidScope, description: "a refresh may only narrow the granted scope", cause: err}
 	case err != nil:
+		s.metrics.storeError(opGrant)
 		return temporarily(err)
 	}
 	scopes := rt.Scopes

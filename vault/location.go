@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -148,4 +149,20 @@ func (v *Vault) Close() error {
 		return nil
 	}
 	return v.closer.Close()
+}
+
+// changeWatcher is a store that tells of commits as they happen: EtcdStore.
+type changeWatcher interface {
+	Watch(ctx context.Context) <-chan int64
+}
+
+// Changes returns a channel that receives a value soon after every commit
+// to the vault's store by any process, until ctx ends: etcd's watch, for a
+// server to reload at once instead of at its next poll. It returns nil for
+// a store that cannot tell (a file: poll its generation).
+func (v *Vault) Changes(ctx context.Context) <-chan int64 {
+	if w, ok := v.store.(changeWatcher); ok {
+		return w.Watch(ctx)
+	}
+	return nil
 }

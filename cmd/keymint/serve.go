@@ -16,10 +16,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/keymint/keymint/internal/batchwriter"
 	"github.com/keymint/keymint/internal/fastlog"
+
 	"github.com/keymint/keymint/server"
 	"github.com/keymint/keymint/token"
 	"github.com/keymint/keymint/vault"
@@ -297,13 +299,19 @@ func (a *app) serve(ctx context.Context, stop func(), o serveOptions) error {
 	logOut := batchwriter.New(a.io.Err, 0)
 	defer logOut.Close()
 	logger := newLogger(logOut, o.logFormat)
-	srv, err := server.New(server.Options{Vault: sv.v, Now: a.now, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies, DevSignIn: o.dev})
+	// A vault in etcd tells of every commit (its watch): changes made by
+	// other replicas are served at once, not at the next poll.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	srv, err := server.New(server.Options{Vault: sv.v, Now: a.now, Issuer: iss, Logger: logger, TrustedProxies: o.trustedProxies, DevSignIn: o.dev,
+		Changes: sv.v.Changes(watchCtx)})
 	if err != nil {
 		if errors.Is(err, vault.ErrNotFound) {
 			return fmt.Errorf("vault %s has no active signing key; %s", sv.v.Path(), vault.SigningKeyHint)
 		}
 		return err
 	}
+	srv.Registry().MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if sv.dev != nil {
 		sv.dev.Issuer, sv.dev.TokenEndpoint = srv.Issuer(), base+server.TokenPath
