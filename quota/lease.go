@@ -87,6 +87,12 @@ type Leaser struct {
 	// first Take.
 	MaxAge time.Duration
 
+	// Observe, if set, is told of every committed reservation and give
+	// back, with how many uses: a server's metrics. It is called with
+	// the lease's lock held and must not block. Set it before the first
+	// Take.
+	Observe func(LeaseEvent)
+
 	closed atomic.Bool
 	mu     sync.RWMutex // guards leases
 	leases map[string]*lease
@@ -96,6 +102,20 @@ type Leaser struct {
 	// refills.Add) before Close's Wait, as a WaitGroup requires.
 	refills sync.WaitGroup
 	closing sync.Mutex
+}
+
+// LeaseEvent is one committed change of the uses a Leaser holds.
+type LeaseEvent struct {
+	// Reserved is a block reserved (on demand, or ahead in the background
+	// when Refill is set); GivenBack is unused uses returned to the vault.
+	Reserved, GivenBack int64
+	Refill              bool
+}
+
+func (l *Leaser) observe(e LeaseEvent) {
+	if l.Observe != nil && (e.Reserved != 0 || e.GivenBack != 0) {
+		l.Observe(e)
+	}
 }
 
 // lease is one credential's block of reserved uses, or its denial.
@@ -251,6 +271,7 @@ func (l *Leaser) take(ls *lease, id string) (d Decision, retry bool, err error) 
 	if err != nil {
 		return Decision{}, false, err
 	}
+	l.observe(LeaseEvent{Reserved: r.block, GivenBack: r.gaveBack})
 	ls.apply(r)
 	if ls.denied {
 		return Decision{Status: ls.blocking, Limited: true}, false, nil
@@ -306,9 +327,12 @@ func (l *Leaser) refill(ls *lease, id string, size int64) {
 	if err != nil || r.denied {
 		return // take reserves, or learns the denial, as usual
 	}
+	l.observe(LeaseEvent{Reserved: r.block, Refill: true})
 	if ls.gone || l.closed.Load() || !slices.Equal(r.keys, ls.keys) {
 		// Lock order as in take: the lease, then the vault's.
-		_ = l.v.Update(func(tx *vault.Tx) error { return tx.AddUsage(id, r.keys, -r.block) })
+		if l.v.Update(func(tx *vault.Tx) error { return tx.AddUsage(id, r.keys, -r.block) }) == nil {
+			l.observe(LeaseEvent{GivenBack: r.block})
+		}
 		return
 	}
 	// r.allowed counts both blocks as used, so handOut stays exact with
@@ -347,6 +371,8 @@ type reservation struct {
 	denied   bool
 	blocking Status
 	size     int64
+	// gaveBack is the unused part of the previous block given back first.
+	gaveBack int64
 }
 
 // reserve gives back the unused part of ls's block, if any, and reserves a
@@ -362,7 +388,9 @@ func (l *Leaser) reserve(tx *vault.Tx, ls *lease, id string, now time.Time) (res
 	} else if len(ls.keys) > 0 {
 		size = min(size*2, l.maxBlock()) // the last block was used up
 	}
-	return l.reserveBlock(tx, id, min(size, l.maxBlock()), now)
+	r, err := l.reserveBlock(tx, id, min(size, l.maxBlock()), now)
+	r.gaveBack = ls.left
+	return r, err
 }
 
 // reserveBlock reserves up to size uses for credential id at now, fewer near
@@ -490,6 +518,7 @@ func (l *Leaser) giveBack(all bool) error {
 		return err
 	}
 	for _, h := range returning {
+		l.observe(LeaseEvent{GivenBack: h.ls.left})
 		h.ls.keys, h.ls.left = nil, 0
 		h.ls.size = max(h.ls.size/2, 1)
 	}

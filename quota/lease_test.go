@@ -506,3 +506,49 @@ func TestLeaserFlushWhileTaking(t *testing.T) {
 		t.Errorf("a (50/month) was granted %d over at most two months", got)
 	}
 }
+
+// TestLeaserObserve: what Observe is told adds up to what the vault
+// counts: after Close, uses reserved minus uses given back (on demand, in
+// the background, at Flush and at Close) is what was handed out.
+func TestLeaserObserve(t *testing.T) {
+	tv := newTestVault(t)
+	busy := tv.newKey(t, "busy", "100000/month")
+	idle := tv.newKey(t, "idle", "50/month")
+	l := quota.NewLeaser(tv.Vault, tv.clock.Now)
+	var mu sync.Mutex
+	var reserved, givenBack, refills int64
+	l.Observe = func(e quota.LeaseEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		reserved += e.Reserved
+		givenBack += e.GivenBack
+		if e.Refill {
+			refills++
+		}
+	}
+	held := func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return reserved - givenBack
+	}
+	for i := range 3000 {
+		take(t, l, busy)
+		if i%100 == 0 {
+			take(t, l, idle)
+		}
+		if i%1000 == 999 {
+			tv.clock.Advance(2 * quota.DefaultMaxAge) // leases lapse
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Close(); err != nil { // waits for refills in flight
+		t.Fatal(err)
+	}
+	counted := tv.used(t, busy, quota.Month) + tv.used(t, idle, quota.Month)
+	if got, want := held(), int64(3000+30); got != want || counted != want {
+		t.Errorf("after Close: reserved minus given back = %d and the vault counts %d; want the %d uses handed out", got, counted, want)
+	}
+	t.Logf("reserved %d, gave back %d, %d refills in the background", reserved, givenBack, refills)
+}

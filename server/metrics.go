@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/keymint/keymint/quota"
 	"github.com/keymint/keymint/token"
 )
 
@@ -36,6 +37,8 @@ const (
 	metricQuotaRefusals  = "keymint_quota_refusals_total"
 	metricVerify         = "keymint_verify_results_total"
 	metricLeaseWaits     = "keymint_quota_lease_waits_total"
+	metricLeaseRefills   = "keymint_quota_lease_reservations_total"
+	metricLeasedUses     = "keymint_quota_leased_uses_total"
 	metricReloads        = "keymint_vault_reloads_total"
 	metricReloadSeconds  = "keymint_vault_reload_duration_seconds"
 	metricGeneration     = "keymint_vault_generation"
@@ -168,6 +171,10 @@ type metrics struct {
 	quotaRefusals [2]prometheus.Counter         // client, api_key
 	verify        [numVerifyOutcomes]prometheus.Counter
 	leaseWaits    [2]prometheus.Counter // client, api_key
+	// leaseReservations are by mode (on demand, ahead in the background),
+	// leasedUses by event (reserved, given back).
+	leaseReservations [2]prometheus.Counter
+	leasedUses        [2]prometheus.Counter
 
 	reloads       [2]prometheus.Counter // partial, full
 	reloadSeconds prometheus.Observer
@@ -243,6 +250,17 @@ func newMetrics(s *Server) *metrics {
 		m.quotaRefusals[i] = refusals.WithLabelValues(k)
 		m.leaseWaits[i] = waits.WithLabelValues(k)
 	}
+
+	reservations := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricLeaseRefills,
+		Help: "Blocks of uses reserved in the vault (quota lease refills), by mode: on_demand (a request waited for it) or ahead (in the background, before the lease ran out)."},
+		[]string{"mode"})
+	leased := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricLeasedUses,
+		Help: "Uses reserved in the vault by quota leases, and unused ones given back, by event: reserved or given_back. Reserved minus given back is what was handed out, plus what is held now."},
+		[]string{"event"})
+	f(reservations)
+	f(leased)
+	m.leaseReservations[0], m.leaseReservations[1] = reservations.WithLabelValues("on_demand"), reservations.WithLabelValues("ahead")
+	m.leasedUses[0], m.leasedUses[1] = leased.WithLabelValues("reserved"), leased.WithLabelValues("given_back")
 
 	verify := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricVerify,
 		Help: "Answers of /verify (and /verify/PATH), by outcome."}, []string{"outcome"})
@@ -321,6 +339,22 @@ func kindIndex(kind string) int {
 
 // storeError counts a failed vault operation.
 func (m *metrics) storeError(op string) { m.storeErrors[op].Inc() }
+
+// leaseEvent counts what a quota lease reserved or gave back (the
+// Leaser's Observe).
+func (m *metrics) leaseEvent(e quota.LeaseEvent) {
+	if e.Reserved > 0 {
+		mode := 0
+		if e.Refill {
+			mode = 1
+		}
+		m.leaseReservations[mode].Inc()
+		m.leasedUses[0].Add(float64(e.Reserved))
+	}
+	if e.GivenBack > 0 {
+		m.leasedUses[1].Add(float64(e.GivenBack))
+	}
+}
 
 // Registry returns the server's metrics registry, which GET /metrics
 // serves. Register more collectors in it before serving, such as the Go

@@ -184,6 +184,16 @@ func TestMetrics(t *testing.T) {
 	if after.value("keymint_vault_reload_duration_seconds") < 1 {
 		t.Error("no reload duration observed")
 	}
+	// The tiny client and key, and the metered ones, each reserved a
+	// block of uses in the vault on demand; none was given back yet.
+	if got := after.value("keymint_quota_lease_reservations_total", "mode", "on_demand") -
+		before.value("keymint_quota_lease_reservations_total", "mode", "on_demand"); got < 4 {
+		t.Errorf("lease reservations on demand moved by %v, want at least 4", got)
+	}
+	if got := after.value("keymint_quota_leased_uses_total", "event", "reserved") -
+		before.value("keymint_quota_leased_uses_total", "event", "reserved"); got < 4 {
+		t.Errorf("leased uses reserved moved by %v, want at least 4", got)
+	}
 
 	// Nothing that names or opens a credential.
 	leaks := append([]string{accessToken, strangerID, "wrong-secret-0815", unknown, mistyped,

@@ -390,6 +390,7 @@ func New(opts Options) (*Server, error) {
 	s.decoy.Secrets = []vault.SecretHash{{MAC: decoy}}
 
 	s.metrics = newMetrics(s)
+	s.uses.Observe = s.metrics.leaseEvent
 	s.metricsHandler = s.metrics.handler()
 	snap, err := s.load()
 	if err != nil {
