@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -93,7 +94,32 @@ type EtcdStore struct {
 	// ctx ends when the store is closed, ending every request and watch.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// down is when (Unix nanoseconds) a request last found no member
+	// answering, zero once one answers again; until failFast after it,
+	// requests fail at once instead of each waiting out the timeout.
+	down atomic.Int64
 }
+
+// failFast is how long after a request found the cluster unreachable
+// further requests fail at once with the same error, rather than each
+// waiting the whole timeout: a server whose store is down answers 503 at
+// once from what it has leased, instead of piling up requests for
+// seconds. The first request after it tries the cluster again.
+const failFast = time.Second
+
+// checkUp fails at once while the cluster was found unreachable less than
+// failFast ago.
+func (s *EtcdStore) checkUp() error {
+	down := s.down.Load()
+	if down == 0 || time.Since(time.Unix(0, down)) >= failFast {
+		return nil
+	}
+	return &EtcdUnavailableError{Endpoints: s.endpoints, Timeout: s.timeout, Err: errRecentlyDown}
+}
+
+// errRecentlyDown is the cause of an EtcdUnavailableError given without
+// asking the cluster (see failFast).
+var errRecentlyDown = errors.New("no member answered a request less than a second ago")
 
 // EtcdConfig says how to reach an etcd cluster and where the vault lives in
 // it. Credentials and TLS material come from settings or the environment,
@@ -321,6 +347,9 @@ type EtcdUnavailableError struct {
 }
 
 func (e *EtcdUnavailableError) Error() string {
+	if errors.Is(e.Err, errRecentlyDown) {
+		return fmt.Sprintf("etcd unavailable: none of %s answered within %v less than a second ago; not asked again yet", strings.Join(e.Endpoints, ", "), e.Timeout)
+	}
 	msg := fmt.Sprintf("etcd unavailable: none of %s answered within %v", strings.Join(e.Endpoints, ", "), e.Timeout)
 	if e.CommitUnknown {
 		msg += "; the commit may or may not have been applied"
@@ -360,6 +389,7 @@ func (s *EtcdStore) requestError(what string, err error, commit bool) error {
 	case s.ctx.Err() != nil:
 		return fmt.Errorf("etcd %s: %w", what, ErrEtcdStoreClosed)
 	case unavailable(err):
+		s.down.Store(time.Now().UnixNano())
 		return &EtcdUnavailableError{Endpoints: s.endpoints, Timeout: s.timeout, CommitUnknown: commit, Err: err}
 	case errors.Is(err, rpctypes.ErrCompacted):
 		// The revision the transaction read at is gone: the state moved on
@@ -406,12 +436,16 @@ func (t *etcdTx) get(key string, opts ...clientv3.OpOption) (*clientv3.GetRespon
 	if t.rev != 0 {
 		opts = append(opts, clientv3.WithRev(t.rev))
 	}
+	if err := t.s.checkUp(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := t.s.request()
 	defer cancel()
 	resp, err := t.s.cli.Get(ctx, key, opts...)
 	if err != nil {
 		return nil, t.s.requestError("read", err, false)
 	}
+	t.s.down.Store(0)
 	if t.rev == 0 {
 		t.rev = resp.Header.Revision
 	}
@@ -604,6 +638,9 @@ func (t *etcdTx) commit() error {
 	size += 2 * (len(commitKey) + txnOpOverhead) // the put and the compare
 	if len(ops) > t.s.maxOps || size > t.s.maxBytes {
 		return &EtcdTxnTooLargeError{Ops: len(ops), Bytes: size, MaxOps: t.s.maxOps, MaxBytes: t.s.maxBytes}
+	}
+	if err := t.s.checkUp(); err != nil {
+		return err
 	}
 	ctx, cancel := t.s.request()
 	defer cancel()

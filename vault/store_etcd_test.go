@@ -868,3 +868,42 @@ func FuzzParseEtcdURL(f *testing.F) {
 		}
 	})
 }
+
+// TestEtcdFailsFast: once a request found no member answering, requests
+// in the next second fail at once instead of each waiting the timeout, and
+// once the cluster is back the store works again by itself.
+func TestEtcdFailsFast(t *testing.T) {
+	cluster := etcdtest.Start(t, 1)
+	cfg := testEtcdConfig(cluster.Endpoints())
+	cfg.Timeout = 2 * time.Second
+	s := openTestEtcd(t, cfg)
+	mustUpdate(t, s, counterUpdate)
+	cluster.Kill(0)
+
+	read := func() error {
+		return s.View(func(tx ReadTx) error { _, err := tx.Get("c", []byte("n")); return err })
+	}
+	start := time.Now()
+	err := read()
+	var ue *EtcdUnavailableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("read with the member down: %v", err)
+	}
+	first := time.Since(start)
+	start = time.Now()
+	err = s.Update(counterUpdate)
+	again := time.Since(start)
+	if !errors.As(err, &ue) || !errors.Is(err, errRecentlyDown) || again > 200*time.Millisecond {
+		t.Errorf("the next request: %v after %v, want the unavailable error at once", err, again)
+	}
+	t.Logf("first request failed after %v, the next after %v", first, again)
+
+	if err := cluster.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return read() == nil })
+	mustUpdate(t, s, counterUpdate)
+	if got := storeCounter(t, s); got != 2 {
+		t.Errorf("counter %d after the cluster came back, want 2", got)
+	}
+}
