@@ -423,6 +423,10 @@ type etcdTx struct {
 	// rev is the revision every read is at, 0 until the first read.
 	rev    int64
 	writes map[string]etcdWrite // nil in View
+	// meta is the meta bucket as stored at rev, read whole on its first
+	// use: every vault transaction begins by reading five of its six keys
+	// (the header and the head), one round trip instead of five.
+	meta map[string][]byte
 }
 
 type etcdWrite struct {
@@ -471,6 +475,22 @@ func (t *etcdTx) value(key string) ([]byte, error) {
 			return nil, nil
 		}
 		return append([]byte{}, w.value...), nil
+	}
+	if metaPrefix := t.s.bucketPrefix(bucketMeta); strings.HasPrefix(key, metaPrefix) {
+		if t.meta == nil {
+			resp, err := t.get(metaPrefix, clientv3.WithPrefix())
+			if err != nil {
+				return nil, err
+			}
+			t.meta = make(map[string][]byte, len(resp.Kvs))
+			for _, kv := range resp.Kvs {
+				t.meta[string(kv.Key)] = present(kv.Value)
+			}
+		}
+		if v, ok := t.meta[key]; ok {
+			return append([]byte{}, v...), nil
+		}
+		return nil, nil
 	}
 	resp, err := t.get(key)
 	if err != nil || len(resp.Kvs) == 0 {

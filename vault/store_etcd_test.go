@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -349,13 +350,15 @@ func TestEtcdClosed(t *testing.T) {
 
 // etcdTestVault creates a vault in s and returns it with the identity that
 // opens it.
-func etcdTestVault(t testing.TB, s *EtcdStore) (*Vault, *age.X25519Identity) {
+func etcdTestVault(t testing.TB, s *EtcdStore) (*Vault, *age.X25519Identity) { return etcdTestVaultIn(t, s) }
+
+func etcdTestVaultIn(t testing.TB, s Store) (*Vault, *age.X25519Identity) {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := CreateIn(s, s.String(), CreateOptions{
+	v, err := CreateIn(s, "test", CreateOptions{
 		Recipients:     []age.Recipient{id.Recipient()},
 		RecipientNames: []string{id.Recipient().String()},
 		Settings:       Settings{KeyPrefix: "km", ClientSecretPrefix: "kmcs"},
@@ -905,5 +908,49 @@ func TestEtcdFailsFast(t *testing.T) {
 	mustUpdate(t, s, counterUpdate)
 	if got := storeCounter(t, s); got != 2 {
 		t.Errorf("counter %d after the cluster came back, want 2", got)
+	}
+}
+
+// BenchmarkEtcdUsageCommit is what bounds replicas on etcd: the commit of
+// a quota lease refill (usage counters, the tree nodes they touch and the
+// head; about 17 KiB in 5 puts), one writer or several at once, as
+// replicas refilling together are. Every commit rewrites the head, so
+// concurrent ones conflict and run again: the figure is commits a second
+// of the whole cluster, whatever the writers.
+//
+//	go test -run '^$' -bench EtcdUsageCommit -benchtime 3s ./vault/
+func BenchmarkEtcdUsageCommit(b *testing.B) {
+	for _, writers := range []int{1, 4} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			cfg := testEtcdConfig(testEtcd.get(b).Endpoints())
+			s := openTestEtcd(b, cfg)
+			v, id := etcdTestVault(b, s)
+			recs := createEtcdRecords(b, v, 8)
+			var keyID string
+			if err := v.View(func(tx *Tx) error {
+				k, err := tx.Key(recs[0].name)
+				keyID = k.ID
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			vaults := make([]*Vault, writers)
+			for i := range vaults {
+				vaults[i] = openEtcdVault(b, openTestEtcd(b, cfg), id)
+			}
+			var next atomic.Int64
+			b.ResetTimer()
+			b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				w := vaults[int(next.Add(1)-1)%writers]
+				for pb.Next() {
+					if err := w.Update(func(tx *Tx) error { return tx.AddUsage(keyID, []string{"2026-12", "2026-12-01"}, 16) }); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+		})
 	}
 }
