@@ -350,7 +350,9 @@ func TestEtcdClosed(t *testing.T) {
 
 // etcdTestVault creates a vault in s and returns it with the identity that
 // opens it.
-func etcdTestVault(t testing.TB, s *EtcdStore) (*Vault, *age.X25519Identity) { return etcdTestVaultIn(t, s) }
+func etcdTestVault(t testing.TB, s *EtcdStore) (*Vault, *age.X25519Identity) {
+	return etcdTestVaultIn(t, s)
+}
 
 func etcdTestVaultIn(t testing.TB, s Store) (*Vault, *age.X25519Identity) {
 	t.Helper()
