@@ -956,3 +956,85 @@ func BenchmarkEtcdUsageCommit(b *testing.B) {
 		})
 	}
 }
+
+// TestEtcdTLSAndAuth: a cluster that requires TLS with client
+// certificates, and then a user's password, is reached with the files and
+// the user given in EtcdConfig (as keymint's etcd-* settings give them);
+// without the client certificate, or with a wrong password, it is refused
+// with an error that shows no password.
+func TestEtcdTLSAndAuth(t *testing.T) {
+	c := etcdtest.StartTLS(t, 1)
+	files := c.TLS()
+	cfg := testEtcdConfig(c.Endpoints())
+	cfg.Timeout, cfg.DialTimeout = 2*time.Second, 2*time.Second
+	cfg.CAFile, cfg.CertFile, cfg.KeyFile = files.CA, files.ClientCert, files.ClientKey
+	s := openTestEtcd(t, cfg)
+	v, id := etcdTestVault(t, s)
+	createEtcdRecords(t, v, 2)
+	if !strings.HasPrefix(s.String(), "etcd://") || !strings.HasPrefix(cfg.URL(), "etcds://") {
+		t.Errorf("names: store %s, config %s", s.String(), cfg.URL())
+	}
+
+	noCert := cfg
+	noCert.CertFile, noCert.KeyFile = "", ""
+	if err := tryView(noCert); err == nil {
+		t.Error("a client without a certificate reached a cluster that requires one")
+	}
+
+	// Turn on etcd's authentication: a root user with a password.
+	const password = "correct-horse-etcd-7731"
+	root := clientWith(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := root.UserAdd(ctx, "root", password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.UserGrantRole(ctx, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	withUser := cfg
+	withUser.Username, withUser.Password = "root", password
+	us := openTestEtcd(t, withUser)
+	ov := openEtcdVault(t, us, id)
+	if _, err := ov.Verify(); err != nil {
+		t.Fatalf("the vault through TLS and a user: %v", err)
+	}
+	wrong := withUser
+	wrong.Password = "not-the-password-5521"
+	err := tryView(wrong)
+	if err == nil {
+		t.Fatal("a wrong password was let in")
+	}
+	if strings.Contains(err.Error(), wrong.Password) || strings.Contains(err.Error(), password) {
+		t.Errorf("the error shows a password: %v", err)
+	}
+	t.Logf("wrong password: %v", err)
+}
+
+// tryView opens a store on cfg and reads once.
+func tryView(cfg EtcdConfig) error {
+	s, err := OpenEtcdStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.View(func(tx ReadTx) error { _, err := tx.Get("c", []byte("n")); return err })
+}
+
+// clientWith is a plain etcd client on cfg's endpoints and TLS files.
+func clientWith(t testing.TB, cfg EtcdConfig) *clientv3.Client {
+	t.Helper()
+	tc, err := cfg.tlsConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, TLS: tc, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}

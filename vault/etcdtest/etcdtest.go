@@ -57,11 +57,13 @@ func Binary() (string, error) {
 type Cluster struct {
 	bin     string
 	token   string
+	tls     *TLSFiles // nil: plain connections
 	mu      sync.Mutex
 	members []*member
 }
 
 type member struct {
+	tls            bool
 	name           string
 	dir            string
 	clientPort     int
@@ -89,6 +91,10 @@ func Start(t testing.TB, members int) *Cluster {
 // itself (one cluster shared by a whole test binary): it starts members in
 // dir and returns the running cluster, which the caller must [Cluster.Stop].
 func StartCluster(dir string, members int) (*Cluster, error) {
+	return startCluster(dir, members, nil)
+}
+
+func startCluster(dir string, members int, tlsFiles *TLSFiles) (*Cluster, error) {
 	if members < 1 {
 		return nil, fmt.Errorf("a cluster needs at least one member, not %d", members)
 	}
@@ -96,7 +102,7 @@ func StartCluster(dir string, members int) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{bin: bin, token: "keymint-test-" + strconv.Itoa(os.Getpid()) + "-" + filepath.Base(dir)}
+	c := &Cluster{bin: bin, token: "keymint-test-" + strconv.Itoa(os.Getpid()) + "-" + filepath.Base(dir), tls: tlsFiles}
 	ports, err := freePorts(2 * members)
 	if err != nil {
 		return nil, err
@@ -106,6 +112,7 @@ func StartCluster(dir string, members int) (*Cluster, error) {
 		m := &member{
 			name:       "m" + strconv.Itoa(i),
 			dir:        filepath.Join(dir, "m"+strconv.Itoa(i)),
+			tls:        tlsFiles != nil,
 			clientPort: ports[2*i],
 			peerPort:   ports[2*i+1],
 		}
@@ -129,7 +136,13 @@ func StartCluster(dir string, members int) (*Cluster, error) {
 	return c, nil
 }
 
-func (m *member) clientURL() string { return "http://127.0.0.1:" + strconv.Itoa(m.clientPort) }
+func (m *member) clientURL() string {
+	scheme := "http"
+	if m.tls {
+		scheme = "https"
+	}
+	return scheme + "://127.0.0.1:" + strconv.Itoa(m.clientPort)
+}
 func (m *member) peerURL() string   { return "http://127.0.0.1:" + strconv.Itoa(m.peerPort) }
 
 // Endpoints returns every member's client address (host:port), as a
@@ -190,7 +203,7 @@ func (c *Cluster) launch(m *member) error {
 		return fmt.Errorf("etcd log: %w", err)
 	}
 	defer log.Close()
-	cmd := exec.Command(c.bin,
+	args := []string{
 		"--name", m.name,
 		"--data-dir", m.dir,
 		"--listen-client-urls", m.clientURL(),
@@ -209,7 +222,12 @@ func (c *Cluster) launch(m *member) error {
 		"--election-timeout", "500",
 		"--logger", "zap",
 		"--log-level", "warn",
-	)
+	}
+	if c.tls != nil {
+		args = append(args, "--cert-file", c.tls.serverCert, "--key-file", c.tls.serverKey,
+			"--trusted-ca-file", c.tls.CA, "--client-cert-auth")
+	}
+	cmd := exec.Command(c.bin, args...)
 	cmd.Env = etcdEnv()
 	cmd.Stdout, cmd.Stderr = log, log
 	// A test binary that dies (a timeout, a panic) takes its members with
@@ -248,6 +266,14 @@ func (c *Cluster) waitHealthy(m *member) error {
 	exited := m.exited
 	c.mu.Unlock()
 	client := &http.Client{Timeout: time.Second}
+	if c.tls != nil {
+		cfg, err := c.tls.clientTLS()
+		if err != nil {
+			return err
+		}
+		client.Transport = &http.Transport{TLSClientConfig: cfg}
+		defer client.CloseIdleConnections()
+	}
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
 		select {
