@@ -143,7 +143,7 @@ func (m *member) clientURL() string {
 	}
 	return scheme + "://127.0.0.1:" + strconv.Itoa(m.clientPort)
 }
-func (m *member) peerURL() string   { return "http://127.0.0.1:" + strconv.Itoa(m.peerPort) }
+func (m *member) peerURL() string { return "http://127.0.0.1:" + strconv.Itoa(m.peerPort) }
 
 // Endpoints returns every member's client address (host:port), as a
 // client's endpoint list.
