@@ -1038,3 +1038,97 @@ func clientWith(t testing.TB, cfg EtcdConfig) *clientv3.Client {
 	t.Cleanup(func() { cli.Close() })
 	return cli
 }
+
+// TestEtcdTamperAndRollback: someone who can write etcd's keyspace (an
+// operator, a restored etcd snapshot) cannot replay a record's older value
+// or put the whole keyspace back as it was: the head and the hash tree
+// catch the first (ErrTampered), and this machine's remembered state the
+// second (ErrRolledBack), as for the file vault.
+func TestEtcdTamperAndRollback(t *testing.T) {
+	cluster := testEtcd.get(t)
+	cfg := testEtcdConfig(cluster.Endpoints())
+	v, id := etcdTestVault(t, openTestEtcd(t, cfg))
+	recs := createEtcdRecords(t, v, 3)
+	raw := rawEtcd(t, cluster.Endpoints())
+	dump := func() map[string][]byte {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp, err := raw.Get(ctx, cfg.Prefix+"/", clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string][]byte{}
+		for _, kv := range resp.Kvs {
+			m[string(kv.Key)] = kv.Value
+		}
+		return m
+	}
+	restore := func(m map[string][]byte) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := raw.Delete(ctx, cfg.Prefix+"/", clientv3.WithPrefix()); err != nil {
+			t.Fatal(err)
+		}
+		for k, val := range m {
+			if _, err := raw.Put(ctx, k, string(val)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	state := t.TempDir()
+	open := func() (*Vault, error) {
+		return OpenStore(openTestEtcd(t, cfg), "etcd", Options{Identities: []age.Identity{id}, StateDir: state})
+	}
+	ov, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := dump()
+	// Changes after the copy was taken: a key removed, one disabled.
+	if err := ov.Update(func(tx *Tx) error {
+		if _, err := tx.DeleteKeys(recs[0].name); err != nil {
+			return err
+		}
+		disabled := true
+		_, _, err := tx.UpdateKey(recs[1].name, KeyUpdate{CredentialUpdate: CredentialUpdate{Disabled: &disabled}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	now := dump()
+
+	// One record's older value put back: the disabled key enabled again.
+	var replayed int
+	for k, val := range old {
+		if cur, ok := now[k]; ok && !bytes.Equal(cur, val) && strings.Contains(k, "/b/"+hex.EncodeToString([]byte(bucketKeys))+"/") {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := raw.Put(ctx, k, string(val))
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			replayed++
+		}
+	}
+	if replayed == 0 {
+		t.Fatal("no changed key record to replay")
+	}
+	err = ov.View(func(tx *Tx) error { _, err := tx.Key(recs[1].name); return err })
+	if !errors.Is(err, ErrTampered) {
+		t.Errorf("reading a replayed record: %v, want ErrTampered", err)
+	}
+
+	// The whole keyspace as it was: consistent in itself, but older than
+	// what this machine saw.
+	restore(old)
+	if _, err := open(); !errors.Is(err, ErrRolledBack) {
+		t.Errorf("opening the rolled-back keyspace: %v, want ErrRolledBack", err)
+	}
+	if err := ov.View(func(*Tx) error { return nil }); !errors.Is(err, ErrRolledBack) {
+		t.Errorf("a vault open before the rollback: %v, want ErrRolledBack", err)
+	}
+	restore(now)
+	if _, err := open(); err != nil {
+		t.Errorf("the keyspace put back as it was last seen: %v", err)
+	}
+}
