@@ -128,9 +128,10 @@ type Server struct {
 	decoy vault.Credential
 
 	snap atomic.Pointer[snapshot]
-	// ioMu serialises the server's own vault transactions (reload, usage
-	// flush, revocation) so that a snapshot swap never loses a change the
-	// server made itself.
+	// ioMu serialises the server's vault transactions that swap the
+	// snapshot (reload, revocation) so that a swap never loses a change the
+	// server made itself. Writing last use swaps nothing and does not take
+	// it.
 	ioMu sync.Mutex
 	// lastPollErr is the last polling error logged, so that a vault that
 	// stays unreadable is reported once rather than twice a second.
@@ -449,7 +450,9 @@ func (s *Server) Flush() error {
 	if len(refs) == 0 {
 		return nil
 	}
-	err := s.write(func(tx *vault.Tx) error {
+	// Last use is usage data, no record change: it needs no snapshot swap,
+	// so it does not take ioMu, and a reload never waits for it.
+	err := s.v.Update(func(tx *vault.Tx) error {
 		for ref := range refs {
 			var err error
 			if ref.kind == vault.KindKey {
@@ -465,7 +468,7 @@ func (s *Server) Flush() error {
 			}
 		}
 		return nil
-	}, nil)
+	})
 	if err != nil {
 		s.metrics.storeError(opFlush)
 		s.usedMu.Lock()
@@ -497,9 +500,9 @@ func (s *Server) Run(ctx context.Context) error {
 		default: // a poll is already due: it will see this change too
 		}
 	}
-	polled := make(chan struct{})
-	go func() {
-		defer close(polled)
+	var background sync.WaitGroup
+	// Polls, on a goroutine of their own.
+	background.Go(func() {
 		for {
 			select {
 			case <-ctx.Done():
@@ -508,17 +511,36 @@ func (s *Server) Run(ctx context.Context) error {
 				s.poll()
 			}
 		}
-	}()
+	})
+	// Writing last uses and giving back lapsed leases, on another: a
+	// write that takes long (on etcd, conflict retries with other
+	// replicas' writes) must never hold up the notice of a change.
+	background.Go(func() {
+		flush := time.NewTicker(s.flushInterval)
+		defer flush.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-flush.C:
+				if err := s.Flush(); err != nil {
+					s.log.Warn("cannot write last_used_at; will retry", "err", err)
+				}
+				if err := s.uses.Flush(); err != nil {
+					s.metrics.storeError(opGiveBack)
+					s.log.Warn("cannot give back unused quota; will retry", "err", err)
+				}
+			}
+		}
+	})
 	poke() // at once, for /readyz
 	reload := time.NewTicker(s.reloadInterval)
 	defer reload.Stop()
-	flush := time.NewTicker(s.flushInterval)
-	defer flush.Stop()
 	changes := s.changes
 	for {
 		select {
 		case <-ctx.Done():
-			<-polled
+			background.Wait()
 			err := s.Flush()
 			if gerr := s.uses.Close(); gerr != nil {
 				s.metrics.storeError(opGiveBack)
@@ -534,14 +556,6 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			s.notedAt.CompareAndSwap(0, time.Now().UnixNano())
 			poke()
-		case <-flush.C:
-			if err := s.Flush(); err != nil {
-				s.log.Warn("cannot write last_used_at; will retry", "err", err)
-			}
-			if err := s.uses.Flush(); err != nil {
-				s.metrics.storeError(opGiveBack)
-				s.log.Warn("cannot give back unused quota; will retry", "err", err)
-			}
 		}
 	}
 }
