@@ -318,28 +318,33 @@ func findNginx(t *testing.T) string {
 // nginx's base URL; the test's cleanup stops it.
 func startNginx(t *testing.T, nginxBin, keymintAddr, upstream string) string {
 	t.Helper()
-	tmpl, err := template.ParseFiles(filepath.Join("testdata", "nginx", "nginx.conf"))
+	return runNginx(t, nginxBin, "nginx.conf", func(dir, listen string) any {
+		return map[string]string{"Dir": dir, "Listen": listen, "Keymint": keymintAddr, "Upstream": upstream}
+	})
+}
+
+// runNginx runs nginx in the foreground, unprivileged, with the template
+// testdata/nginx/CONF filled with data(its directory, its listen address),
+// every file it writes in a temporary directory, and returns its base URL
+// once it listens; the test's cleanup stops it. A free port can be taken
+// by someone else between our check and nginx's bind: it tries a few.
+func runNginx(t *testing.T, nginxBin, conf string, data func(dir, listen string) any) string {
+	t.Helper()
+	tmpl, err := template.ParseFiles(filepath.Join("testdata", "nginx", conf))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A free port can be taken by someone else between our check and
-	// nginx's bind: try a few.
-retry:
 	for attempt := 1; ; attempt++ {
 		dir := t.TempDir()
-		port := freePort(t)
-		listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		var conf bytes.Buffer
-		if err := tmpl.Execute(&conf, map[string]string{
-			"Dir": dir, "Listen": listen, "Keymint": keymintAddr, "Upstream": upstream,
-		}); err != nil {
+		listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		var filled bytes.Buffer
+		if err := tmpl.Execute(&filled, data(dir, listen)); err != nil {
 			t.Fatal(err)
 		}
 		confPath := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(confPath, conf.Bytes(), 0o600); err != nil {
+		if err := os.WriteFile(confPath, filled.Bytes(), 0o600); err != nil {
 			t.Fatal(err)
 		}
-
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		cmd := exec.CommandContext(ctx, nginxBin, "-p", dir+"/", "-c", confPath, "-g", "daemon off;")
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -352,46 +357,51 @@ retry:
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		stopped := false
-		t.Cleanup(func() {
-			if !stopped {
-				cancel()
-				<-done
-			}
-		})
 		errorLog := func() string {
 			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 			return output.String() + string(b)
 		}
-
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			select {
-			case err := <-done:
-				stopped = true
-				cancel()
-				log := errorLog()
-				if strings.Contains(log, "Address already in use") && attempt < 3 {
-					t.Logf("nginx could not bind %s; trying another port", listen)
-					continue retry
-				}
-				t.Fatalf("nginx ended at start: %v\n%s", err, log)
-			default:
-			}
-			if c, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
-				c.Close()
-				t.Cleanup(func() {
-					if t.Failed() {
-						t.Logf("nginx's error log:\n%s", tail(errorLog(), 4000))
-					}
-				})
-				return "http://" + listen
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("nginx did not listen on %s within 15s\n%s", listen, errorLog())
-			}
-			time.Sleep(20 * time.Millisecond)
+		if url, retry := waitNginx(t, listen, done, cancel, errorLog, attempt); !retry {
+			return url
 		}
+	}
+}
+
+// waitNginx waits until nginx listens and returns its URL, arranging its
+// stop at the test's end; retry is set when it could not bind its port
+// and another should be tried.
+func waitNginx(t *testing.T, listen string, done chan error, cancel func(), errorLog func() string, attempt int) (url string, retry bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			cancel()
+			log := errorLog()
+			if strings.Contains(log, "Address already in use") && attempt < 3 {
+				t.Logf("nginx could not bind %s; trying another port", listen)
+				return "", true
+			}
+			t.Fatalf("nginx ended at start: %v\n%s", err, log)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
+			c.Close()
+			t.Cleanup(func() {
+				cancel()
+				<-done
+				if t.Failed() {
+					t.Logf("nginx's error log:\n%s", tail(errorLog(), 4000))
+				}
+			})
+			return "http://" + listen, false
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("nginx did not listen on %s within 15s\n%s", listen, errorLog())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

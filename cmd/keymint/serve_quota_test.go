@@ -106,9 +106,22 @@ func TestServeQuota(t *testing.T) {
 // margin away: the limits of these tests are monthly.
 func waitOutsideMonthEnd(t *testing.T, margin time.Duration) {
 	t.Helper()
+	waitOutsidePeriodEnd(t, "month", margin, func(n time.Time) time.Time { return time.Date(n.Year(), n.Month()+1, 1, 0, 0, 0, 0, time.UTC) })
+}
+
+// waitOutsideDayEnd is waitOutsideMonthEnd for a daily limit.
+func waitOutsideDayEnd(t *testing.T, margin time.Duration) {
+	t.Helper()
+	waitOutsidePeriodEnd(t, "day", margin, func(n time.Time) time.Time { return time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, time.UTC) })
+}
+
+// waitOutsidePeriodEnd waits for the period (UTC) that ends at end(now) to
+// turn if it ends within margin: a limit's count starts again then.
+func waitOutsidePeriodEnd(t *testing.T, what string, margin time.Duration, end func(time.Time) time.Time) {
+	t.Helper()
 	now := time.Now().UTC()
-	if left := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC).Sub(now); left < margin {
-		t.Logf("waiting %v for the month to turn", left.Round(time.Second))
+	if left := end(now).Sub(now); left < margin {
+		t.Logf("waiting %v for the %s to turn", left.Round(time.Second), what)
 		time.Sleep(left + time.Second)
 	}
 }
