@@ -312,6 +312,7 @@ func (a *app) serve(ctx context.Context, stop func(), o serveOptions) error {
 		return err
 	}
 	srv.Registry().MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tuneGC(watchCtx, a.getenv) // the snapshot is loaded: its live heap is known
 
 	if sv.dev != nil {
 		sv.dev.Issuer, sv.dev.TokenEndpoint = srv.Issuer(), base+server.TokenPath

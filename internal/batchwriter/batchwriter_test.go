@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keymint/keymint/internal/batchwriter"
 )
@@ -165,4 +166,39 @@ func BenchmarkWrite(b *testing.B) {
 			_, _ = w.Write(line)
 		}
 	})
+}
+
+// TestBusyWritesAreBatched: lines from many goroutines, each writing one
+// now and then as requests end (paced here by a short sleep, which leaves
+// the writing goroutine time to keep up line by line), reach the underlying
+// writer in few writes (at most one per MinGap), not one or two lines a
+// write.
+func TestBusyWritesAreBatched(t *testing.T) {
+	const writers, lines = 16, 200
+	var out lockedBuffer
+	w := batchwriter.New(&out, 0)
+	line := []byte(`time=2026-12-01T03:02:38.782Z level=INFO msg=request method=GET path="GET /verify" status=200` + "\n")
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for range lines {
+				if _, err := w.Write(line); err != nil {
+					t.Error(err)
+					return
+				}
+				time.Sleep(20 * time.Microsecond) // a request's work
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.buf.Len(); got != writers*lines*len(line) {
+		t.Fatalf("%d bytes written, want %d", got, writers*lines*len(line))
+	}
+	if out.writes*10 > writers*lines {
+		t.Errorf("%d lines took %d writes; a busy writer should batch them", writers*lines, out.writes)
+	}
+	t.Logf("%d lines in %d writes", writers*lines, out.writes)
 }

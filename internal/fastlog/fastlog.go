@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,15 @@ type Handler struct {
 	out   *lockedWriter
 	level slog.Leveler
 	json  bool
+	// second is the text time's date and time to the second, for the
+	// second last written: the lines of one second share it.
+	second atomic.Pointer[secondPrefix]
+}
+
+// secondPrefix is "2006-01-02T15:04:05." for one second (UTC).
+type secondPrefix struct {
+	unix int64
+	text [20]byte
 }
 
 // NewText returns a Handler writing slog's text format to w.
@@ -171,24 +181,33 @@ func (h *Handler) time(b []byte, t time.Time) []byte {
 		return t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	}
 	// The server logs in UTC: written digit by digit, which costs a tenth
-	// of AppendFormat.
-	year, month, day := t.Date()
-	hour, minute, sec := t.Clock()
+	// of AppendFormat, and once a second: lines of the same second copy it.
+	year := t.Year()
 	if year < 0 || year > 9999 {
 		return t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	}
-	b = appendDigits(b, year, 4)
-	b = append(b, '-')
-	b = appendDigits(b, int(month), 2)
-	b = append(b, '-')
-	b = appendDigits(b, day, 2)
-	b = append(b, 'T')
-	b = appendDigits(b, hour, 2)
-	b = append(b, ':')
-	b = appendDigits(b, minute, 2)
-	b = append(b, ':')
-	b = appendDigits(b, sec, 2)
-	b = append(b, '.')
+	unix := t.Unix()
+	p := h.second.Load()
+	if p == nil || p.unix != unix {
+		p = &secondPrefix{unix: unix}
+		_, month, day := t.Date()
+		hour, minute, sec := t.Clock()
+		d := p.text[:0]
+		d = appendDigits(d, year, 4)
+		d = append(d, '-')
+		d = appendDigits(d, int(month), 2)
+		d = append(d, '-')
+		d = appendDigits(d, day, 2)
+		d = append(d, 'T')
+		d = appendDigits(d, hour, 2)
+		d = append(d, ':')
+		d = appendDigits(d, minute, 2)
+		d = append(d, ':')
+		d = appendDigits(d, sec, 2)
+		_ = append(d, '.')
+		h.second.Store(p)
+	}
+	b = append(b, p.text[:]...)
 	b = appendDigits(b, t.Nanosecond()/1e6, 3)
 	return append(b, 'Z')
 }

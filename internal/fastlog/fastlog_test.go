@@ -128,3 +128,26 @@ func BenchmarkRequestLine(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestTimesAcrossSeconds: one handler writing lines through many seconds,
+// forwards and back, across a midnight and a new year, writes each line's
+// time as slog does (the text format keeps the second it last wrote).
+func TestTimesAcrossSeconds(t *testing.T) {
+	var want, got bytes.Buffer
+	slogH, fastH := slog.NewTextHandler(&want, nil), fastlog.NewText(&got, nil)
+	base := time.Date(2026, 12, 31, 23, 59, 58, 0, time.UTC)
+	for _, d := range []time.Duration{0, 1, 999 * time.Millisecond, time.Second, 1500 * time.Millisecond,
+		-time.Second, 2 * time.Second, 2*time.Second + 999_999_999, 3 * time.Second, 62 * time.Second, -24 * time.Hour} {
+		r := slog.NewRecord(base.Add(d), slog.LevelInfo, "request", 0)
+		r.AddAttrs(slog.Int("status", 200))
+		if err := slogH.Handle(context.Background(), r.Clone()); err != nil {
+			t.Fatal(err)
+		}
+		if err := fastH.Handle(context.Background(), r.Clone()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got.String() != want.String() {
+		t.Errorf("got:\n%s\nwant:\n%s", got.String(), want.String())
+	}
+}

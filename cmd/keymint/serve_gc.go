@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// serve's garbage collector.
+//
+// serve's live heap is small (the snapshot of the vault: a few MiB for
+// thousands of credentials) while every request allocates some 20 KiB, most
+// of it signing a token. With Go's default GOGC=100 the collector then runs
+// whenever the heap has doubled from that small live heap, tens of times a
+// second under load: in a CPU profile of /token under wrk its mark workers
+// alone take 6% of the CPU, besides what allocations pay to help it.
+// serve therefore keeps a floor
+// under the heap the collector lets grow: at least serveMinHeap, as
+// GOGC = serveMinHeap / live heap; at least the default (GOGC=100) once the
+// live heap is that large, so a big vault costs no more than twice its
+// live heap, as by default. The trade is at most serveMinHeap of memory for
+// 10-20% more /token throughput (BENCHMARKS.md). A GOGC or GOMEMLIMIT set
+// in the environment is the operator's choice and is left alone.
+
+// serveMinHeap is the heap the collector lets grow to before collecting,
+// at least.
+const serveMinHeap = 64 << 20
+
+// gcRetune is how often the GC percent follows the live heap, which grows
+// with the vault.
+const gcRetune = time.Minute
+
+// gcPercentFor returns the GC percent that makes the collector's goal at
+// least serveMinHeap for a live heap of live bytes, and never less than
+// Go's default.
+func gcPercentFor(live uint64) int {
+	if live == 0 {
+		return 100
+	}
+	pct := serveMinHeap * 100 / live
+	return int(min(max(pct, 100), 100_000))
+}
+
+// tuneGC keeps serve's GC percent at gcPercentFor the live heap until ctx
+// ends, unless the environment sets GOGC or GOMEMLIMIT.
+func tuneGC(ctx context.Context, getenv func(string) string) {
+	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	retune := func() {
+		metrics.Read(sample)
+		if sample[0].Value.Kind() == metrics.KindUint64 {
+			debug.SetGCPercent(gcPercentFor(sample[0].Value.Uint64()))
+		}
+	}
+	runtime.GC() // the live heap after loading the vault, measured
+	retune()
+	go func() {
+		t := time.NewTicker(gcRetune)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				retune()
+			}
+		}
+	}()
+}
