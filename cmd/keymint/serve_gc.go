@@ -32,15 +32,21 @@ const serveMinHeap = 64 << 20
 // with the vault.
 const gcRetune = time.Minute
 
-// gcPercentFor returns the GC percent that makes the collector's goal at
-// least serveMinHeap for a live heap of live bytes, and never less than
-// Go's default.
-func gcPercentFor(live uint64) int {
-	if live == 0 {
+// goMinHeap is the runtime's least heap goal at GOGC=100, which it scales
+// with GOGC: the goal is never below goMinHeap * GOGC / 100.
+const goMinHeap = 4 << 20
+
+// gcPercentFor returns the GC percent that makes the collector's heap goal
+// serveMinHeap for a live heap of live bytes and roots (stacks and
+// globals) of roots bytes, and never less than Go's default. The goal is
+// live + (live + roots) * GOGC / 100 (the pacer counts the roots), but at
+// least goMinHeap * GOGC / 100, which bounds GOGC for a tiny live heap.
+func gcPercentFor(live, roots uint64) int {
+	if live+roots == 0 || live >= serveMinHeap {
 		return 100
 	}
-	pct := serveMinHeap * 100 / live
-	return int(min(max(pct, 100), 100_000))
+	pct := min((serveMinHeap-live)*100/(live+roots), serveMinHeap*100/goMinHeap)
+	return int(max(pct, 100))
 }
 
 // tuneGC keeps serve's GC percent at gcPercentFor the live heap until ctx
@@ -49,12 +55,17 @@ func tuneGC(ctx context.Context, getenv func(string) string) {
 	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
 	retune := func() {
 		metrics.Read(sample)
-		if sample[0].Value.Kind() == metrics.KindUint64 {
-			debug.SetGCPercent(gcPercentFor(sample[0].Value.Uint64()))
+		var v [3]uint64
+		for i, s := range sample {
+			if s.Value.Kind() != metrics.KindUint64 {
+				return // not reported by this runtime: keep the default
+			}
+			v[i] = s.Value.Uint64()
 		}
+		debug.SetGCPercent(gcPercentFor(v[0], v[1]+v[2]))
 	}
 	runtime.GC() // the live heap after loading the vault, measured
 	retune()
