@@ -52,6 +52,16 @@ func storeHasVault(store Store) (bool, error) {
 	return has, err
 }
 
+// mustHaveVault is nil if store holds a vault, else [ErrNoVault] naming l,
+// or why it could not tell.
+func (l Location) mustHaveVault(store Store) error {
+	has, err := storeHasVault(store)
+	if err == nil && !has {
+		err = fmt.Errorf("%s: %w", l, ErrNoVault)
+	}
+	return err
+}
+
 // withEtcd runs fn on a connection to the location's cluster, and closes
 // it after unless keep says fn kept it.
 func (l Location) withEtcd(fn func(*EtcdStore) (keep bool, err error)) error {
@@ -76,11 +86,7 @@ func (l Location) withStore(opts Options, fn func(Store) error) error {
 		return fn(openBoltStore(l.File, opts.lockTimeout()))
 	}
 	return l.withEtcd(func(s *EtcdStore) (bool, error) {
-		has, err := storeHasVault(s)
-		if err == nil && !has {
-			err = fmt.Errorf("%s: %w", l, ErrNoVault)
-		}
-		if err != nil {
+		if err := l.mustHaveVault(s); err != nil {
 			return false, err
 		}
 		return false, fn(s)
@@ -97,13 +103,7 @@ func (l Location) Exists() error {
 		}
 		return err
 	}
-	return l.withEtcd(func(s *EtcdStore) (bool, error) {
-		has, err := storeHasVault(s)
-		if err == nil && !has {
-			err = fmt.Errorf("%s: %w", l, ErrNoVault)
-		}
-		return false, err
-	})
+	return l.withEtcd(func(s *EtcdStore) (bool, error) { return false, l.mustHaveVault(s) })
 }
 
 // OpenAt opens the vault at l, as [Open] opens a file. A vault in etcd
@@ -114,13 +114,10 @@ func OpenAt(l Location, opts Options) (*Vault, error) {
 	}
 	var v *Vault
 	err := l.withEtcd(func(s *EtcdStore) (bool, error) {
-		has, err := storeHasVault(s)
-		if err == nil && !has {
-			err = fmt.Errorf("%s: %w", l, ErrNoVault)
-		}
-		if err != nil {
+		if err := l.mustHaveVault(s); err != nil {
 			return false, err
 		}
+		var err error
 		if v, err = OpenStore(s, l.String(), opts); err != nil {
 			return false, err
 		}
