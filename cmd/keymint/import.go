@@ -258,6 +258,45 @@ type keyImport struct {
 	Description string   `json:"description"`
 }
 
+// importInto says how records of one kind go into the vault: the names
+// and ids a record is found by, how to look one up, the clash message
+// (with %q for the ref), and how to store a record with its secret.
+type importInto[R any] struct {
+	refs   func(R) []string
+	lookup func(ref string) error
+	clash  string
+	store  func(R, string) error
+}
+
+// importAll stores recs, each with its secret, after checking that none is
+// in the vault already under any of its refs: all or nothing, every clash
+// named by its line.
+func importAll[R any](lines []importLine, recs []R, secrets []string, in importInto[R]) error {
+	var clash importErrors
+	for i, r := range recs {
+		for _, ref := range in.refs(r) {
+			if ref == "" {
+				continue
+			}
+			switch err := in.lookup(ref); {
+			case err == nil:
+				clash.add(lines[i].n, in.clash, ref)
+			case !errors.Is(err, vault.ErrNotFound):
+				return err
+			}
+		}
+	}
+	if err := clash.err(); err != nil {
+		return err
+	}
+	for i, r := range recs {
+		if err := in.store(r, secrets[i]); err != nil {
+			return fmt.Errorf("line %d: %w", lines[i].n, err)
+		}
+	}
+	return nil
+}
+
 func (a *app) runKeyImport(o importOptions) error {
 	lines, err := a.readImport(o)
 	if err != nil {
@@ -293,24 +332,12 @@ func (a *app) runKeyImport(o importOptions) error {
 		return err
 	}
 	err = a.update(func(tx *vault.Tx) error {
-		var clash importErrors
-		for i, k := range keys {
-			switch _, err := tx.Key(k.Name); {
-			case err == nil:
-				clash.add(lines[i].n, "key %q is already in the vault", k.Name)
-			case !errors.Is(err, vault.ErrNotFound):
-				return err
-			}
-		}
-		if err := clash.err(); err != nil {
-			return err
-		}
-		for i, k := range keys {
-			if err := tx.ImportKey(k, secrets[i]); err != nil {
-				return fmt.Errorf("line %d: %w", lines[i].n, err)
-			}
-		}
-		return nil
+		return importAll(lines, keys, secrets, importInto[*vault.Key]{
+			refs:   func(k *vault.Key) []string { return []string{k.Name} },
+			lookup: func(ref string) error { _, err := tx.Key(ref); return err },
+			clash:  "key %q is already in the vault",
+			store:  tx.ImportKey,
+		})
 	})
 	if err != nil {
 		return err
@@ -426,29 +453,12 @@ func (a *app) runClientImport(o importOptions) error {
 		return err
 	}
 	err = a.update(func(tx *vault.Tx) error {
-		var clash importErrors
-		for i, c := range clients {
-			for _, ref := range []string{c.Name, c.ID} {
-				if ref == "" {
-					continue
-				}
-				switch _, err := tx.Client(ref); {
-				case err == nil:
-					clash.add(lines[i].n, "a client named or with the client_id %q is already in the vault", ref)
-				case !errors.Is(err, vault.ErrNotFound):
-					return err
-				}
-			}
-		}
-		if err := clash.err(); err != nil {
-			return err
-		}
-		for i, c := range clients {
-			if err := tx.ImportClient(c, secrets[i]); err != nil {
-				return fmt.Errorf("line %d: %w", lines[i].n, err)
-			}
-		}
-		return nil
+		return importAll(lines, clients, secrets, importInto[*vault.Client]{
+			refs:   func(c *vault.Client) []string { return []string{c.Name, c.ID} },
+			lookup: func(ref string) error { _, err := tx.Client(ref); return err },
+			clash:  "a client named or with the client_id %q is already in the vault",
+			store:  tx.ImportClient,
+		})
 	})
 	if err != nil {
 		return err
