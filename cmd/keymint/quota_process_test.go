@@ -93,25 +93,29 @@ func testQuotaRace(t *testing.T, e *keymintEnv, name, stdin string, granted func
 		t.Errorf("%d allowed + %d refused, want %d in all", allowed, refused, procs*calls)
 	}
 
-	var rows []struct {
-		Name      string `json:"name"`
-		Period    string `json:"period"`
-		Used      int64  `json:"used"`
-		Limit     *int64 `json:"limit"`
-		Remaining *int64 `json:"remaining"`
-	}
-	out := e.ok(t, "", "usage", "show", name, "-o", "json")
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		t.Fatalf("usage show -o json: %v\n%s", err, out)
-	}
-	for _, r := range rows {
-		if r.Period != "month" {
-			continue
-		}
-		if r.Used != limit || r.Limit == nil || *r.Limit != limit || r.Remaining == nil || *r.Remaining != 0 {
-			t.Errorf("usage show: %s used %d of %v, %v remaining; want 100 of 100, 0 remaining", r.Name, r.Used, r.Limit, r.Remaining)
-		}
+	r, ok, out := usageIn(t, e, name, "month")
+	if !ok {
+		t.Errorf("usage show %s has no row for the month:\n%s", name, out)
 		return
 	}
-	t.Errorf("usage show %s has no row for the month:\n%s", name, out)
+	if r.Used != limit || r.Limit == nil || *r.Limit != limit || r.Remaining == nil || *r.Remaining != 0 {
+		t.Errorf("usage show: %s used %d of %v, %v remaining; want 100 of 100, 0 remaining", r.Name, r.Used, r.Limit, r.Remaining)
+	}
+}
+
+// usageIn returns the row (usage.go's usageRow) for period of `keymint usage show NAME -o json`
+// on e's vault, whether there is one, and the whole output.
+func usageIn(t *testing.T, e *keymintEnv, name, period string) (usageRow, bool, string) {
+	t.Helper()
+	var rows []usageRow
+	out := e.ok(t, "", "usage", "show", name, "-o", "json")
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("usage show %s -o json: %v\n%s", name, err, out)
+	}
+	for _, r := range rows {
+		if r.Period == period && r.Name == name {
+			return r, true, out
+		}
+	}
+	return usageRow{}, false, out
 }

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -124,45 +123,11 @@ const replicaEtcdTimeout = 2 * time.Second
 // cleanup kills it if it is still running then.
 func (rs *replicaSet) startReplica(t *testing.T, i int) *serveProcess {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	cmd := rs.envs[i].command(ctx, "serve", "--listen", rs.addrs[i], "--trusted-proxy", "127.0.0.1")
-	s := &serveProcess{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = io.Discard, s.stderr
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("keymint serve: %v", err)
-	}
-	go func() {
-		s.err = cmd.Wait()
-		cancel()
-		close(s.done)
-	}()
-	rs.top.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-s.done
-		}
-	})
+	s := launchServe(t, rs.top, rs.envs[i], "--listen", rs.addrs[i], "--trusted-proxy", "127.0.0.1")
 	rs.mu.Lock()
 	rs.serves[i] = s
 	rs.all = append(rs.all, s)
 	rs.mu.Unlock()
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if m := serveListening.FindStringSubmatch(s.stderr.String()); m != nil {
-			s.url = m[1]
-			break
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("replica %d ended before listening: %v\n%s", i, s.err, s.stderr)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica %d did not say it listens within 30s:\n%s", i, s.stderr)
-		}
-	}
 	if s.url != "http://"+rs.addrs[i] {
 		t.Fatalf("replica %d listens on %s, want %s", i, s.url, rs.addrs[i])
 	}
@@ -271,30 +236,17 @@ func newKeyJSON(t *testing.T, e *keymintEnv, args ...string) replicaKeyJSON {
 // shows.
 func dayUsage(t *testing.T, e *keymintEnv, name string) (used, limit int64) {
 	t.Helper()
-	var rows []struct {
-		Name      string `json:"name"`
-		Period    string `json:"period"`
-		Used      int64  `json:"used"`
-		Limit     *int64 `json:"limit"`
-		Remaining *int64 `json:"remaining"`
+	r, ok, out := usageIn(t, e, name, "day")
+	if !ok {
+		t.Fatalf("usage show %s has no row for the day:\n%s", name, out)
 	}
-	out := e.ok(t, "", "usage", "show", name, "-o", "json")
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		t.Fatalf("usage show %s -o json: %v\n%s", name, err, out)
+	if r.Limit == nil {
+		t.Fatalf("usage show %s: no limit for the day:\n%s", name, out)
 	}
-	for _, r := range rows {
-		if r.Period == "day" && r.Name == name {
-			if r.Limit == nil {
-				t.Fatalf("usage show %s: no limit for the day:\n%s", name, out)
-			}
-			if r.Remaining == nil || *r.Remaining != max(*r.Limit-r.Used, 0) {
-				t.Errorf("usage show %s: remaining %v with %d used of %d", name, r.Remaining, r.Used, *r.Limit)
-			}
-			return r.Used, *r.Limit
-		}
+	if r.Remaining == nil || *r.Remaining != max(*r.Limit-r.Used, 0) {
+		t.Errorf("usage show %s: remaining %v with %d used of %d", name, r.Remaining, r.Used, *r.Limit)
 	}
-	t.Fatalf("usage show %s has no row for the day:\n%s", name, out)
-	return 0, 0
+	return r.Used, *r.Limit
 }
 
 func mustRequest(method, url string, body io.Reader) *http.Request {

@@ -568,8 +568,16 @@ var serveListening = regexp.MustCompile(`(?m)^listening on (http://127\.0\.0\.1:
 // listens. The test's cleanup kills it if it still runs.
 func startServeProcess(t *testing.T, e *keymintEnv, args ...string) *serveProcess {
 	t.Helper()
+	return launchServe(t, t, e, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+}
+
+// launchServe starts `keymint serve ARGS` on e's vault and waits until it
+// says it listens. The process belongs to owner, whose cleanup kills it if
+// it still runs: t itself, or a test above t that outlives it.
+func launchServe(t *testing.T, owner testing.TB, e *keymintEnv, args ...string) *serveProcess {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	cmd := e.command(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd := e.command(ctx, append([]string{"serve"}, args...)...)
 	s := &serveProcess{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = io.Discard, s.stderr
 	if err := cmd.Start(); err != nil {
@@ -581,7 +589,7 @@ func startServeProcess(t *testing.T, e *keymintEnv, args ...string) *serveProces
 		cancel()
 		close(s.done)
 	}()
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
 		select {
 		case <-s.done:
 		default:
