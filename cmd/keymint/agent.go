@@ -333,7 +333,8 @@ func newAgentStopCmd(a *app) *cobra.Command {
 func (a *app) runAgentStop() error {
 	path, _, err := a.agentSocket()
 	var none errNoAgent
-	if errors.As(err, &none) {
+	if errors.As(err, &none) || errors.Is(err, agent.ErrNoRuntimeDir) {
+		// Without a runtime directory no agent can be running.
 		_, err := fmt.Fprintf(a.io.Out, "no agent was running for %s\n", a.cfg.Vault)
 		return err
 	}

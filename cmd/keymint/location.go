@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -24,6 +25,9 @@ func (a *app) locationOf(s string) (vault.Location, error) {
 		return vault.Location{File: s}, nil
 	}
 	cfg, err := vault.ParseEtcdURL(s)
+	if errors.Is(err, vault.ErrEtcdURLCredentials) {
+		return vault.Location{}, usagef("the etcd URL must not carry credentials (a user or password): set etcd-username in the config file or KEYMINT_ETCD_USERNAME, and the password in KEYMINT_ETCD_PASSWORD or the file named by etcd-password-file")
+	}
 	if err != nil {
 		return vault.Location{}, usageError{err}
 	}
