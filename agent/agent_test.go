@@ -273,3 +273,21 @@ func FuzzReadRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestAnyIn(t *testing.T) {
+	dir, err := Dir(runtimeDir(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if AnyIn(dir) {
+		t.Error("an empty directory holds an agent")
+	}
+	sock, err := Listen(SocketPath(dir, testLock(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	if !AnyIn(dir) {
+		t.Error("the socket of a running agent is not seen")
+	}
+}

@@ -62,6 +62,13 @@ func checkPrivateDir(dir string) error {
 	return nil
 }
 
+// AnyIn reports whether dir holds any agent's socket: a command with no
+// agent running then skips reading its vault's Lock to look for one.
+func AnyIn(dir string) bool {
+	matches, _ := filepath.Glob(filepath.Join(dir, "agent-*.sock"))
+	return len(matches) > 0
+}
+
 // SocketPath is where the agent of the vault with lock l listens, in dir.
 // Half the vault's random id names it; the request names the whole Lock.
 func SocketPath(dir string, l vault.Lock) string {

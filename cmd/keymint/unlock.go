@@ -93,6 +93,11 @@ func (a *app) openWithAgent(loc vault.Location, adjust func(*vault.Options)) (*v
 	if a.explicitSource() || opts.FollowRekey {
 		return nil, nil
 	}
+	// Most commands run with no agent at all: say so without reading the
+	// vault's Lock, one more transaction at every start.
+	if dir, err := agent.Dir(a.getenv("XDG_RUNTIME_DIR"), false); err != nil || !agent.AnyIn(dir) {
+		return nil, nil
+	}
 	path, lock, err := a.agentSocketOf(loc)
 	if err != nil {
 		return nil, nil // no agent, or a vault that the usual open will report on
