@@ -422,11 +422,9 @@ func (s *Server) write(fn func(*vault.Tx) error, change func(*snapshot)) error {
 	if err := s.v.Update(fn); err != nil {
 		return err
 	}
-	if change != nil {
-		next := *s.current()
-		change(&next)
-		s.snap.Store(&next)
-	}
+	next := *s.current()
+	change(&next)
+	s.snap.Store(&next)
 	return nil
 }
 
